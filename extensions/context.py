@@ -1,0 +1,119 @@
+"""Every derived value of the template, computed once per render (see DESIGN.md, decision 1).
+
+Templates test these booleans and lists; they never re-derive them with Jinja or-chains.
+Hooks may run several times per render: everything here is a pure function of the answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import yaml
+from copier_template_extensions import ContextHook
+
+# compose layers in merge order; a service's file is listed only when it is chosen
+LAYERS = (
+    ("db", "compose.db.yml"),
+    ("cache", "compose.cache.yml"),
+    ("api", "compose.api.yml"),
+    ("frontend", "compose.front.yml"),
+    ("nginx", "compose.nginx.yml"),
+    ("proxy", "compose.proxy.yml"),
+    ("observability", "compose.observability.yml"),
+)
+
+# container ports of our HTTP services (unprivileged: nothing binds below 1024)
+PORTS = {"api": 8000, "frontend": 8080, "nginx": 8080, "grafana": 3000, "prometheus": 9090,
+         "proxy_http": 8080, "proxy_https": 8443, "proxy_metrics": 8082, "pgadmin": 8080}
+# host ports (127.0.0.1 only) used when a service publishes; all overridable in .env
+HOST_PORTS = {"api": 8000, "frontend": 5173, "nginx": 8081, "grafana": 3000, "prometheus": 9090,
+              "proxy_http": 8080, "proxy_dashboard": 8088, "pgadmin": 5050, "db": 5432, "cache": 6379}
+
+
+REQUIRED = ("project_slug", "python_version", "services", "deploy_targets", "domain", "registry")
+
+
+@functools.cache
+def load_images() -> dict[str, str]:
+    data = yaml.safe_load(pathlib.Path(__file__).with_name("images.yml").read_text())
+    return {key: entry["ref"] for key, entry in data.items()}
+
+
+def derive(answers: dict) -> dict:
+    """Return the derived values for a set of answers (also used directly by the tests)."""
+    services = set(answers.get("services") or [])
+    targets = set(answers.get("deploy_targets") or [])
+    slug = answers["project_slug"]
+    registry = answers["registry"]
+    images = dict(load_images())
+    images["python"] = images[f"python_{answers['python_version'].replace('.', '_')}"]
+
+    d = {f"use_{name}": name in services for name in
+         ("api", "db", "cache", "frontend", "proxy", "nginx", "observability")}
+    d.update({f"target_{name}": name in targets for name in ("vps", "cloudrun", "gke", "private")})
+    d["use_kubernetes"] = d["target_gke"] or d["target_private"]
+    d["use_migrations"] = d["use_api"] and d["use_db"]
+
+    layers = ["compose.yml"] + [f for name, f in LAYERS if name in services]
+    d["compose_layers"] = layers
+    d["compose_file"] = ":".join(layers)
+    d["compose_dev_file"] = ":".join([*layers, "compose-dev.yml"])
+
+    # Without a proxy, each service a person browses publishes on 127.0.0.1; with one, none does.
+    direct = not d["use_proxy"]
+    d["publish_api"] = direct and d["use_api"]
+    d["publish_frontend"] = direct and d["use_frontend"]
+    d["publish_nginx"] = direct and d["use_nginx"]
+    d["publish_grafana"] = direct and d["use_observability"]
+
+    # Routes the proxy serves (file provider), by host under `domain`.
+    domain = answers.get("domain") or "localhost"
+    routes = []
+    if d["use_frontend"]:
+        routes.append({"name": "frontend", "host": domain, "port": PORTS["frontend"]})
+    if d["use_api"]:
+        routes.append({"name": "api", "host": f"api.{domain}", "port": PORTS["api"]})
+    if d["use_nginx"]:
+        host = f"static.{domain}" if d["use_frontend"] else domain
+        routes.append({"name": "nginx", "host": host, "port": PORTS["nginx"]})
+    if d["use_observability"]:
+        routes.append({"name": "grafana", "host": f"grafana.{domain}", "port": PORTS["grafana"]})
+    d["routes"] = routes
+    d["hosts"] = {r["name"]: r["host"] for r in routes}
+
+    # The api's public URL as the browser sees it (inlined into the frontend bundle at build time).
+    if d["use_api"]:
+        d["api_public_url"] = (f"http://{d['hosts']['api']}:{HOST_PORTS['proxy_http']}" if d["use_proxy"]
+                               else f"http://localhost:{HOST_PORTS['api']}")
+    else:
+        d["api_public_url"] = ""
+
+    secrets = []
+    if d["use_db"]:
+        secrets.append("postgres_password")
+    if d["use_cache"]:
+        secrets.append("redis_password")
+    if d["use_observability"]:
+        secrets.append("grafana_admin_password")
+    d["secrets"] = secrets
+    d["dev_secrets"] = ["pgadmin_password"] if d["use_db"] else []
+
+    d["db_name"] = slug.replace("-", "_")
+    d["db_user"] = slug.replace("-", "_")
+    d["images"] = images
+    d["api_image"] = f"{registry}/api"
+    d["frontend_image"] = f"{registry}/frontend"
+    d["ports"] = PORTS
+    d["host_ports"] = HOST_PORTS
+    d["app_uid"] = 10001
+    return d
+
+
+class Context(ContextHook):
+    def hook(self, context: dict) -> None:
+        # Copier also renders defaults and validators while the questionnaire is still being
+        # answered; derive only once every answer the derivation reads is there.
+        if not all(key in context for key in REQUIRED):
+            return
+        context.update(derive(context))

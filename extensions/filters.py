@@ -1,0 +1,39 @@
+"""Jinja filters for copier.yml validators: each returns "" (valid) or the message to show."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+from jinja2.ext import Extension
+
+
+def _load_rules():
+    # copier-template-extensions loads this file by path, not as a package: import rules.py beside it
+    spec = importlib.util.spec_from_file_location(
+        "dockwright_rules", pathlib.Path(__file__).with_name("rules.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rules = _load_rules()
+
+
+class Validators(Extension):
+    def __init__(self, environment):
+        super().__init__(environment)
+        environment.filters.update(
+            {
+                "check_project_name": rules.project_name,
+                "check_slug": rules.slug,
+                "check_email": rules.email,
+                "check_domain": rules.domain,
+                "check_registry": rules.registry,
+                "check_gcp_project": rules.gcp_project,
+                "check_gcp_region": rules.gcp_region,
+                "check_services": rules.services,
+                "check_targets": rules.targets_with_services,
+            }
+        )
