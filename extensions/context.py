@@ -27,7 +27,7 @@ LAYERS = (
 PORTS = {"api": 8000, "frontend": 8080, "nginx": 8080, "grafana": 3000, "prometheus": 9090,
          "proxy_http": 8080, "proxy_https": 8443, "proxy_metrics": 8082, "pgadmin": 8080}
 # host ports (127.0.0.1 only) used when a service publishes; all overridable in .env
-HOST_PORTS = {"api": 8000, "frontend": 5173, "nginx": 8081, "grafana": 3000, "prometheus": 9090,
+HOST_PORTS = {"api": 8000, "frontend": 8090, "nginx": 8081, "grafana": 3000, "prometheus": 9090,
               "proxy_http": 8080, "proxy_dashboard": 8088, "pgadmin": 5050, "db": 5432, "cache": 6379}
 
 
@@ -89,6 +89,13 @@ def derive(answers: dict) -> dict:
     else:
         d["api_public_url"] = ""
 
+    # Browser origins allowed to call the api (CORS): the frontend as served, and the dev server.
+    origins = []
+    if d["use_frontend"] and d["use_api"]:
+        origins.append(f"http://{d['hosts']['frontend']}:{HOST_PORTS['proxy_http']}" if d["use_proxy"]
+                       else f"http://localhost:{HOST_PORTS['frontend']}")
+    d["cors_origins"] = ",".join(origins)
+
     secrets = []
     if d["use_db"]:
         secrets.append("postgres_password")
@@ -97,6 +104,7 @@ def derive(answers: dict) -> dict:
     if d["use_observability"]:
         secrets.append("grafana_admin_password")
     d["secrets"] = secrets
+    d["secrets_api"] = [s for s in secrets if s in ("postgres_password", "redis_password")]
     d["dev_secrets"] = ["pgadmin_password"] if d["use_db"] else []
 
     d["db_name"] = slug.replace("-", "_")
