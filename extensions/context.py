@@ -24,11 +24,30 @@ LAYERS = (
 )
 
 # container ports of our HTTP services (unprivileged: nothing binds below 1024)
-PORTS = {"api": 8000, "frontend": 8080, "nginx": 8080, "grafana": 3000, "prometheus": 9090,
-         "proxy_http": 8080, "proxy_https": 8443, "proxy_metrics": 8082, "pgadmin": 8080}
+PORTS = {
+    "api": 8000,
+    "frontend": 8080,
+    "nginx": 8080,
+    "grafana": 3000,
+    "prometheus": 9090,
+    "proxy_http": 8080,
+    "proxy_https": 8443,
+    "proxy_metrics": 8082,
+    "pgadmin": 8080,
+}
 # host ports (127.0.0.1 only) used when a service publishes; all overridable in .env
-HOST_PORTS = {"api": 8000, "frontend": 8090, "nginx": 8081, "grafana": 3000, "prometheus": 9090,
-              "proxy_http": 8080, "proxy_dashboard": 8088, "pgadmin": 5050, "db": 5432, "cache": 6379}
+HOST_PORTS = {
+    "api": 8000,
+    "frontend": 8090,
+    "nginx": 8081,
+    "grafana": 3000,
+    "prometheus": 9090,
+    "proxy_http": 8080,
+    "proxy_dashboard": 8088,
+    "pgadmin": 5050,
+    "db": 5432,
+    "cache": 6379,
+}
 
 
 REQUIRED = ("project_slug", "python_version", "services", "deploy_targets", "domain", "registry")
@@ -49,8 +68,10 @@ def derive(answers: dict) -> dict:
     images = dict(load_images())
     images["python"] = images[f"python_{answers['python_version'].replace('.', '_')}"]
 
-    d = {f"use_{name}": name in services for name in
-         ("api", "db", "cache", "frontend", "proxy", "nginx", "observability")}
+    d = {
+        f"use_{name}": name in services
+        for name in ("api", "db", "cache", "frontend", "proxy", "nginx", "observability")
+    }
     d.update({f"target_{name}": name in targets for name in ("vps", "cloudrun", "gke", "private")})
     d["use_kubernetes"] = d["target_gke"] or d["target_private"]
     d["use_migrations"] = d["use_api"] and d["use_db"]
@@ -84,16 +105,22 @@ def derive(answers: dict) -> dict:
 
     # The api's public URL as the browser sees it (inlined into the frontend bundle at build time).
     if d["use_api"]:
-        d["api_public_url"] = (f"http://{d['hosts']['api']}:{HOST_PORTS['proxy_http']}" if d["use_proxy"]
-                               else f"http://localhost:{HOST_PORTS['api']}")
+        d["api_public_url"] = (
+            f"http://{d['hosts']['api']}:{HOST_PORTS['proxy_http']}"
+            if d["use_proxy"]
+            else f"http://localhost:{HOST_PORTS['api']}"
+        )
     else:
         d["api_public_url"] = ""
 
     # Browser origins allowed to call the api (CORS): the frontend as served, and the dev server.
     origins = []
     if d["use_frontend"] and d["use_api"]:
-        origins.append(f"http://{d['hosts']['frontend']}:{HOST_PORTS['proxy_http']}" if d["use_proxy"]
-                       else f"http://localhost:{HOST_PORTS['frontend']}")
+        origins.append(
+            f"http://{d['hosts']['frontend']}:{HOST_PORTS['proxy_http']}"
+            if d["use_proxy"]
+            else f"http://localhost:{HOST_PORTS['frontend']}"
+        )
     d["cors_origins"] = ",".join(origins)
 
     secrets = []

@@ -20,9 +20,7 @@ DOMAIN_RE = re.compile(rf"^({LABEL}\.)*{LABEL}$")
 GCP_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
 # host[:port]/path, lowercase, as docker accepts for a repository prefix
-REGISTRY_RE = re.compile(
-    rf"^({LABEL}(\.{LABEL})*)(:[0-9]{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$"
-)
+REGISTRY_RE = re.compile(rf"^({LABEL}(\.{LABEL})*)(:[0-9]{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 
 
 def project_name(value: str) -> str:

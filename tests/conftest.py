@@ -43,8 +43,14 @@ def assert_ok(result) -> None:
 def copy(dst: pathlib.Path, *, skip_tasks: bool = False, **overrides) -> pathlib.Path:
     """Render the template (working tree included, via copier's dirty-repo handling) into dst."""
     copier.run_copy(
-        str(REPO), str(dst), data=answers(**overrides), defaults=True, unsafe=True,
-        vcs_ref="HEAD", quiet=True, skip_tasks=skip_tasks,
+        str(REPO),
+        str(dst),
+        data=answers(**overrides),
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+        skip_tasks=skip_tasks,
     )
     return dst
 
@@ -65,9 +71,11 @@ def valid_service_sets() -> list[tuple[str, ...]]:
 
 # The combinations every static check sweeps: each accepted service subset with the default
 # target, and each target (alone and all together) with the default services.
-SWEEP = [(tuple(s), ("vps",)) for s in valid_service_sets()] + [
-    (tuple(DEFAULT_SERVICES), (t,)) for t in ALL_TARGETS if t != "vps"
-] + [(tuple(DEFAULT_SERVICES), tuple(ALL_TARGETS)), (tuple(ALL_SERVICES), tuple(ALL_TARGETS))]
+SWEEP = (
+    [(tuple(s), ("vps",)) for s in valid_service_sets()]
+    + [(tuple(DEFAULT_SERVICES), (t,)) for t in ALL_TARGETS if t != "vps"]
+    + [(tuple(DEFAULT_SERVICES), tuple(ALL_TARGETS)), (tuple(ALL_SERVICES), tuple(ALL_TARGETS))]
+)
 SWEEP_IDS = [combo_id(s, t) for s, t in SWEEP]
 
 
@@ -79,8 +87,7 @@ class Renders:
         self.cache: dict[tuple, pathlib.Path] = {}
 
     def get(self, **overrides) -> pathlib.Path:
-        key = tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else v)
-                           for k, v in overrides.items()))
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in overrides.items()))
         if key not in self.cache:
             dst = self.root / f"p{len(self.cache)}"
             copy(dst, **{k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()})
@@ -103,8 +110,14 @@ def default_project(renders) -> pathlib.Path:
 
 def derived(**overrides) -> dict:
     """The derived context for a set of answers (defaults filled like copier does)."""
-    base = {"project_slug": "my-app", "python_version": "3.13", "services": DEFAULT_SERVICES,
-            "deploy_targets": ["vps"], "domain": "localhost", "registry": "ghcr.io/my-app/my-app"}
+    base = {
+        "project_slug": "my-app",
+        "python_version": "3.13",
+        "services": DEFAULT_SERVICES,
+        "deploy_targets": ["vps"],
+        "domain": "localhost",
+        "registry": "ghcr.io/my-app/my-app",
+    }
     base.update(overrides)
     return template_context.derive(base)
 
@@ -140,5 +153,21 @@ def run(cmd: list[str], cwd=None, env=None, check=True, timeout=300) -> subproce
     return proc
 
 
+class ComposeLoader(yaml.SafeLoader):
+    """SafeLoader that knows the compose merge tags `!reset` and `!override`."""
+
+
+def _compose_tag(loader, node):
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_scalar(node)
+
+
+ComposeLoader.add_constructor("!reset", _compose_tag)
+ComposeLoader.add_constructor("!override", _compose_tag)
+
+
 def load_yaml_all(path: pathlib.Path) -> list:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+    return [doc for doc in yaml.load_all(path.read_text(), Loader=ComposeLoader) if doc is not None]

@@ -1,0 +1,79 @@
+"""dockwright's sessions: `nox` runs the default ones (lint, tests); smoke and bench are opt-in.
+
+nox -s tests          render every supported combination and validate it with the real tools
+nox -s smoke          build and run generated projects in Docker (needs an engine)
+nox -s lint           ruff on extensions/, tests/, tools/ and a rendered project's Python
+nox -s lock           refresh the generated api's uv.lock and the frontend's package-lock.json
+nox -s bench          timings and sizes (medians), printed as a table
+"""
+
+from __future__ import annotations
+
+import pathlib
+import tempfile
+
+import nox
+
+ROOT = pathlib.Path(__file__).parent
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_venv = "yes"
+PYTHON = "3.11"
+
+
+def install(session: nox.Session, group: str) -> None:
+    session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Questionnaire, render sweep, static validation, the generated project's own suites."""
+    install(session, "test")
+    workers = ["-n", "2"] if "-n" not in session.posargs else []
+    session.run("pytest", "-m", "not docker", *workers, *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def smoke(session: nox.Session) -> None:
+    """Build generated projects and run them in Docker (skipped when no engine answers)."""
+    install(session, "test")
+    session.run("pytest", "-m", "docker", "-p", "no:randomly", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff on the template's own Python and on a rendered project's Python."""
+    install(session, "test")
+    session.run("ruff", "check", "extensions", "tests", "tools", "noxfile.py")
+    session.run("ruff", "format", "--check", "extensions", "tests", "tools", "noxfile.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = pathlib.Path(tmp) / "project"
+        session.run(
+            "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--quiet",
+            "--vcs-ref",
+            "HEAD",
+            "--data",
+            "services=[api, db, cache, frontend, proxy, nginx, observability]",
+            str(ROOT),
+            str(dst),
+        )
+        session.run("ruff", "check", "--config", str(dst / "api" / "pyproject.toml"), str(dst))
+
+
+@nox.session(python=PYTHON, default=False)
+def lock(session: nox.Session) -> None:
+    """Refresh the lock files that ship inside template/ (one lock serves every answer set)."""
+    install(session, "test")
+    session.run("python", "tools/lock_api.py")
+    session.run("python", "tools/lock_frontend.py")
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Median timings and sizes (noisy machines: medians of several runs, and ratios)."""
+    install(session, "test")
+    session.run("python", "tools/bench.py", *session.posargs)

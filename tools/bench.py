@@ -1,0 +1,77 @@
+"""Benchmarks printed as a table: medians of several runs (these machines are noisy).
+
+- render: wall time of `copier copy --defaults` (5 runs).
+- docker figures (when an engine answers): see tests/smoke/bench_docker.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def timed(cmd: list[str], **kwargs) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, **kwargs)
+    return time.perf_counter() - start
+
+
+def bench_render(runs: int) -> list[tuple[str, str]]:
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(runs):
+            dst = pathlib.Path(tmp) / f"p{i}"
+            times.append(
+                timed(
+                    [
+                        sys.executable,
+                        "-m",
+                        "copier",
+                        "copy",
+                        "--trust",
+                        "--defaults",
+                        "--quiet",
+                        "--vcs-ref",
+                        "HEAD",
+                        str(ROOT),
+                        str(dst),
+                    ]
+                )
+            )
+    return [
+        (f"copier copy --defaults (median of {runs})", f"{statistics.median(times):.2f} s"),
+        ("  min / max", f"{min(times):.2f} s / {max(times):.2f} s"),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-docker", action="store_true", help="skip the image and stack figures")
+    args = parser.parse_args()
+    rows = bench_render(args.runs)
+    if not args.no_docker:
+        sys.path.insert(0, str(ROOT / "tests" / "smoke"))
+        try:
+            import bench_docker
+        except ImportError:
+            bench_docker = None
+        if bench_docker is not None:
+            rows += bench_docker.run(runs=max(3, args.runs // 2 + 1))
+    width = max(len(name) for name, _ in rows)
+    print(f"\n{'measure':<{width}}  value")
+    print(f"{'-' * width}  {'-' * 20}")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
