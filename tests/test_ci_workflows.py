@@ -1,0 +1,579 @@
+"""The generated GitHub Actions (.github/): every workflow of every target combination passes the
+workflow JSON schemas, actionlint (shellcheck on every `run:`) and zizmor with zero findings, and
+keeps the rules the linters cannot see: SHA-pinned actions with their version in a comment,
+read-only tokens by default, Trivy gates on HIGH/CRITICAL, immutable multi-arch publishing,
+deploys behind the `production` environment, a template update that refuses conflicts.
+
+Each tool runs once per rendered project (all its workflows in one call), not once per file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import re
+import subprocess
+import textwrap
+
+import pytest
+import yaml
+from conftest import ALL_SERVICES, ALL_TARGETS, DEFAULT_SERVICES, derived, run, tool
+
+# (id, services, targets, extra answers). The workflows depend on use_api/use_db/use_cache/
+# use_frontend, the targets and the registry host: these cover each branch of their templates.
+COMBOS = [
+    ("default", DEFAULT_SERVICES, ["vps"], {}),
+    ("all@all", ALL_SERVICES, ALL_TARGETS, {}),
+    ("api-only", ["api"], ["vps"], {}),
+    ("api+db", ["api", "db"], ["vps"], {}),
+    ("api+cache", ["api", "cache"], ["vps"], {}),
+    ("frontend+nginx", ["frontend", "nginx"], ["vps"], {}),
+    ("nginx-only@gke+private", ["nginx"], ["gke", "private"], {}),
+    *[(f"default@{t}", DEFAULT_SERVICES, [t], {}) for t in ALL_TARGETS if t != "vps"],
+    ("default@vps+other-registry", DEFAULT_SERVICES, ["vps"], {"registry": "registry.example.com/team/app"}),
+    ("default@cloudrun+ghcr", DEFAULT_SERVICES, ["cloudrun"], {"registry": "ghcr.io/acme/app"}),
+]
+COMBO_IDS = [c[0] for c in COMBOS]
+
+SHA_USES = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@[0-9a-f]{40}$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
+VERSION_COMMENT = re.compile(r"^\s+#\s+v\d+\.\d+\.\d+\s*$")
+TRIVY_SCAN = re.compile(r"\btrivy\s+(fs|image|config|repo|rootfs|k8s)\b")
+# Trivy releases published by the attacker in March 2026 (GHSA-69fq-xp46-6x23).
+COMPROMISED_TRIVY = {"0.69.4", "0.69.5", "0.69.6"}
+
+
+# ------------------------------------------------------------------ rendering
+class Project:
+    """A rendered project and what its .github/ holds, parsed once."""
+
+    def __init__(self, root: pathlib.Path, services, targets):
+        self.root = root
+        self.github = root / ".github"
+        self.services, self.targets = set(services), set(targets)
+        # the derived context from the answers copier recorded (defaults included)
+        self.answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
+        assert set(self.answers["services"]) == self.services
+        self.ctx = derived(
+            **{
+                k: self.answers[k]
+                for k in (
+                    "project_slug",
+                    "python_version",
+                    "services",
+                    "deploy_targets",
+                    "domain",
+                    "registry",
+                )
+            }
+        )
+        self.workflows = sorted((self.github / "workflows").glob("*.yml"))
+        self.actions = sorted(self.github.glob("actions/*/action.yml"))
+
+    @functools.cached_property
+    def parsed(self) -> dict[str, dict]:
+        return {p.name: yaml.safe_load(p.read_text()) for p in self.workflows}
+
+    def workflow(self, name: str) -> dict:
+        return self.parsed[name]
+
+    def files(self) -> list[pathlib.Path]:
+        return self.workflows + self.actions
+
+
+@pytest.fixture(params=COMBOS, ids=COMBO_IDS, scope="module")
+def project(request, renders) -> Project:
+    _, services, targets, extra = request.param
+    return Project(renders.combo(services, targets, **extra), services, targets)
+
+
+def on_(workflow: dict) -> dict:
+    """The `on:` block (PyYAML reads the bare key `on` as True)."""
+    value = workflow.get("on", workflow.get(True))
+    return (
+        value
+        if isinstance(value, dict)
+        else {k: None for k in ([value] if isinstance(value, str) else value)}
+    )
+
+
+def steps(job: dict) -> list[dict]:
+    return job.get("steps") or []
+
+
+def all_steps(project: Project):
+    """(file name, job id or None, step) for every step of every workflow and composite action."""
+    for name, wf in project.parsed.items():
+        for job_id, job in wf["jobs"].items():
+            for step in steps(job):
+                yield name, job_id, step
+    for path in project.actions:
+        for step in yaml.safe_load(path.read_text())["runs"].get("steps", []):
+            yield path.relative_to(project.root).as_posix(), None, step
+
+
+def expected_images(project: Project) -> dict[str, str]:
+    images = {}
+    if "api" in project.services:
+        images["api"] = project.ctx["api_image"]
+    if "frontend" in project.services:
+        images["frontend"] = project.ctx["frontend_image"]
+    return images
+
+
+# ------------------------------------------------------------------ which files
+def test_workflow_files_follow_the_targets(project):
+    expected = {"ci.yml", "template-update.yml"} | {f"deploy-{t}.yml" for t in project.targets}
+    assert {p.name for p in project.workflows} == expected
+    assert [p.parent.name for p in project.actions] == ["setup-trivy"]
+    assert (project.github / "renovate.json").is_file()
+    assert not (project.github / "dependabot.yml").exists(), "one update bot: Renovate"
+    assert (project.github / "actionlint.yaml").exists() == ("private" in project.targets)
+
+
+def test_no_github_directory_without_github_actions(renders):
+    root = renders.combo(DEFAULT_SERVICES, ["vps"], github_actions=False)
+    assert not (root / ".github").exists()
+
+
+# ------------------------------------------------------------------ validators
+@pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
+def test_workflow_schemas(project, schema):
+    run([tool("check-jsonschema"), "--builtin-schema", schema, *map(str, project.workflows)])
+
+
+def test_action_and_renovate_schemas(project):
+    run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", *map(str, project.actions)])
+    run(
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.renovate",
+            str(project.github / "renovate.json"),
+        ]
+    )
+
+
+def actionlint(files, cwd, config=None) -> subprocess.CompletedProcess:
+    cmd = [tool("actionlint"), "-no-color", "-oneline", "-shellcheck", tool("shellcheck"), "-pyflakes", ""]
+    if config and config.exists():
+        cmd += ["-config-file", str(config)]
+    return run([*cmd, *map(str, files)], cwd=cwd, check=False)
+
+
+def test_actionlint(project):
+    proc = actionlint(project.workflows, project.root, project.github / "actionlint.yaml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_runs_shellcheck(tmp_path):
+    """A canary: if actionlint silently lost shellcheck, test_actionlint would pass vacuously."""
+    workflow = tmp_path / ".github" / "workflows" / "canary.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(
+        textwrap.dedent("""\
+        name: canary
+        on: push
+        permissions: {}
+        jobs:
+          canary:
+            runs-on: ubuntu-24.04
+            timeout-minutes: 5
+            steps:
+              - run: echo $UNQUOTED
+        """)
+    )
+    proc = actionlint([workflow], tmp_path)
+    assert "SC2086" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_zizmor_finds_nothing(project):
+    proc = run([tool("zizmor"), "--offline", "--format", "json", str(project.root)], check=False)
+    findings = json.loads(proc.stdout or "[]")
+    summary = [(f["ident"], f["locations"][0]["symbolic"]["key"]["Local"]["given_path"]) for f in findings]
+    assert proc.returncode == 0 and not findings, summary or proc.stderr
+
+
+# ------------------------------------------------------------------ pinning
+def test_every_action_is_pinned_by_sha_with_its_version(project):
+    pins: dict[str, set[str]] = {}
+    for path in project.files():
+        text = path.read_text()
+        parsed = yaml.safe_load(text)
+        jobs = parsed.get("jobs", {}) if "jobs" in parsed else {}
+        declared = [job["uses"] for job in jobs.values() if "uses" in job]
+        declared += [
+            s["uses"]
+            for s in (parsed.get("runs", {}).get("steps", []) if "runs" in parsed else [])
+            if "uses" in s
+        ]
+        declared += [s["uses"] for job in jobs.values() for s in steps(job) if "uses" in s]
+        seen = []
+        for line in text.splitlines():
+            match = USES_LINE.match(line)
+            if not match:
+                continue
+            ref, rest = match["ref"], match["rest"]
+            seen.append(ref)
+            if ref.startswith(("$/", "./")):
+                target = project.root / ref[2:]
+                assert target.exists(), f"{path.name}: {ref} does not exist"
+                continue
+            assert SHA_USES.match(ref), f"{path.name}: {ref} is not pinned to a full commit SHA"
+            assert VERSION_COMMENT.match(rest), f"{path.name}: {ref} has no '# vX.Y.Z' comment"
+            name, sha = ref.split("@")
+            pins.setdefault(name.split("/")[0] + "/" + name.split("/")[1], set()).add(sha + rest.strip())
+        assert sorted(seen) == sorted(declared), f"{path.name}: a `uses:` the line scan missed"
+    drift = {name: shas for name, shas in pins.items() if len(shas) > 1}
+    assert not drift, f"one action, several pins: {drift}"
+
+
+def test_checkouts_do_not_persist_credentials(project):
+    checkouts = [
+        (f, s) for f, _, s in all_steps(project) if s.get("uses", "").startswith("actions/checkout@")
+    ]
+    assert checkouts
+    for name, step in checkouts:
+        assert (step.get("with") or {}).get("persist-credentials") is False, name
+
+
+def test_third_party_images_come_from_images_yml(project):
+    images = project.ctx["images"]
+    ci = project.workflow("ci.yml")
+    services = ci["jobs"].get("test-api", {}).get("services", {})
+    assert {k: v["image"] for k, v in services.items()} == {
+        **({"db": images["postgres"]} if "db" in project.services else {}),
+        **({"cache": images["redis"]} if "cache" in project.services else {}),
+    }
+
+
+# ------------------------------------------------------------------ least privilege
+# Write scopes each job may hold: (workflow, job) → scopes; nothing else writes.
+def allowed_writes(project: Project) -> dict[tuple[str, str], set[str]]:
+    host = project.ctx["api_image"].split("/")[0]
+    publish = (
+        {"packages"} if host == "ghcr.io" else {"id-token"} if host.endswith("-docker.pkg.dev") else set()
+    )
+    return {
+        ("ci.yml", "trivy-fs"): {"security-events"},
+        ("ci.yml", "build"): {"security-events"},
+        ("ci.yml", "publish"): publish,
+        ("ci.yml", "deploy-cloudrun"): {"id-token"},
+        ("ci.yml", "deploy-gke"): {"id-token"},
+        ("deploy-cloudrun.yml", "deploy"): {"id-token"},
+        ("deploy-gke.yml", "deploy"): {"id-token"},
+        ("template-update.yml", "update"): {"contents", "pull-requests"},
+    }
+
+
+def test_tokens_are_read_only_unless_a_job_needs_more(project):
+    allowed = allowed_writes(project)
+    for name, wf in project.parsed.items():
+        assert wf.get("permissions") in ({}, {"contents": "read"}), f"{name}: top-level permissions"
+        for job_id, job in wf["jobs"].items():
+            perms = job.get("permissions", {})
+            assert isinstance(perms, dict), f"{name}/{job_id}: permissions must be a map, not {perms!r}"
+            writes = {scope for scope, level in perms.items() if level == "write"}
+            assert writes <= allowed.get((name, job_id), set()), f"{name}/{job_id}: {writes}"
+    publish = project.workflow("ci.yml")["jobs"].get("publish")
+    if publish:
+        assert {k for k, v in publish["permissions"].items() if v == "write"} == allowed[
+            ("ci.yml", "publish")
+        ]
+
+
+def test_no_long_lived_cloud_keys(project):
+    for name, _, step in all_steps(project):
+        if step.get("uses", "").startswith("google-github-actions/auth@"):
+            inputs = step["with"]
+            assert "credentials_json" not in inputs, name
+            assert inputs["workload_identity_provider"].startswith("${{ vars.")
+    text = "\n".join(p.read_text() for p in project.files())
+    assert "credentials_json" not in text and "GOOGLE_APPLICATION_CREDENTIALS" not in text
+
+
+def test_timeouts_and_concurrency(project):
+    for name, wf in project.parsed.items():
+        for job_id, job in wf["jobs"].items():
+            if "uses" not in job:  # a reusable-workflow call takes the callee's timeouts
+                assert isinstance(job.get("timeout-minutes"), int), f"{name}/{job_id}"
+    ci = project.workflow("ci.yml")
+    assert ci["concurrency"]["group"] == "ci-${{ github.ref }}"
+    assert "refs/tags/" in ci["concurrency"]["cancel-in-progress"]  # superseded runs cancel, tags never
+    assert project.workflow("template-update.yml")["concurrency"]["cancel-in-progress"] is True
+
+
+# ------------------------------------------------------------------ CI content
+def run_scripts(job: dict) -> list[str]:
+    return [s["run"] for s in steps(job) if "run" in s]
+
+
+def test_lint_job_covers_every_linter(project):
+    scripts = "\n".join(run_scripts(project.workflow("ci.yml")["jobs"]["lint"]))
+    assert "hadolint" in scripts and "shellcheck" in scripts
+    assert ("ruff check" in scripts) == ("api" in project.services)
+    assert "docker compose config -q" in scripts and "compose-dev.yml" in scripts
+    assert ("compose.prod.yml" in scripts) == ("vps" in project.targets)
+
+
+def test_api_tests_use_real_services_with_generated_passwords(project):
+    jobs = project.workflow("ci.yml")["jobs"]
+    if "api" not in project.services:
+        assert "test-api" not in jobs
+        return
+    job = jobs["test-api"]
+    scripts = "\n".join(run_scripts(job))
+    assert "uv run --frozen pytest" in scripts
+    serve = next(s for s in steps(job) if s.get("name") == "Serve the api against the real services")
+    assert "/readyz" in serve["run"], "the api must report the real services ready"
+    if "db" in project.services:
+        password = job["services"]["db"]["env"]["POSTGRES_PASSWORD"]
+        assert password == "${{ needs.db-password.outputs.password }}"
+        assert serve["env"]["DATABASE_PASSWORD"] == password and serve["env"]["DATABASE_HOST"] == "127.0.0.1"
+        assert any("openssl rand" in s for s in run_scripts(jobs["db-password"]))
+        assert "/items" in serve["run"]
+    else:
+        assert "db-password" not in jobs and "DATABASE_HOST" not in serve["env"]
+    assert ("python -m app.migrate" in scripts) == ("db" in project.services)
+    if "cache" in project.services:
+        assert "openssl rand" in scripts and "requirepass" in scripts and "::add-mask::" in scripts
+        assert serve["env"]["REDIS_PASSWORD_FILE"] == "${{ runner.temp }}/redis_password"
+        assert '>> "$GITHUB_ENV"' not in scripts, "the password stays out of the job-wide environment"
+    else:
+        assert "REDIS_HOST" not in serve["env"]
+    envs = [
+        job.get("env", {}),
+        *(s.get("env", {}) for s in steps(job)),
+        *(svc.get("env", {}) for svc in job.get("services", {}).values()),
+    ]
+    for env in envs:
+        for key, value in env.items():
+            if key.endswith("PASSWORD"):
+                assert str(value).startswith("${{"), f"a literal password in {key}"
+
+
+def test_frontend_tests(project):
+    jobs = project.workflow("ci.yml")["jobs"]
+    assert ("test-frontend" in jobs) == ("frontend" in project.services)
+    if "test-frontend" in jobs:
+        scripts = run_scripts(jobs["test-frontend"])
+        assert scripts[0].startswith("npm ci") and "npm test" in scripts and "npm run build" in scripts
+
+
+def trivy_steps(project: Project) -> list[tuple[str, str, str]]:
+    return [
+        (name, job_id, s["run"])
+        for name, job_id, s in all_steps(project)
+        if "run" in s and TRIVY_SCAN.search(s["run"])
+    ]
+
+
+def test_trivy_is_pinned_and_checksum_verified(project):
+    action = (project.github / "actions/setup-trivy/action.yml").read_text()
+    step = yaml.safe_load(action)["runs"]["steps"][0]
+    version = step["env"]["TRIVY_VERSION"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version) and version not in COMPROMISED_TRIVY
+    assert re.fullmatch(r"[0-9a-f]{64}", step["env"]["TRIVY_SHA256_LINUX_AMD64"])
+    assert "sha256sum --check --strict" in step["run"]
+    assert "checksums.txt" not in step["run"], "the release's own checksum file proves nothing"
+    assert "install.sh" not in step["run"] and not re.search(r"\|\s*(ba)?sh\b", step["run"])
+
+
+def test_trivy_scans_fail_on_high_and_critical(project):
+    scans = trivy_steps(project)
+    assert scans
+    for name, job_id, script in scans:
+        assert "--exit-code 1" in script, f"{name}/{job_id}: {script}"
+        assert "--severity HIGH,CRITICAL" in script, f"{name}/{job_id}: {script}"
+    ci = project.workflow("ci.yml")["jobs"]
+    fs = [s for n, j, s in scans if j == "trivy-fs"]
+    assert len(fs) == 1 and "trivy fs" in fs[0] and "--scanners vuln,secret,misconfig" in fs[0]
+    images = expected_images(project)
+    if images:
+        assert [s for n, j, s in scans if j == "build" and "trivy image" in s]
+        assert [m["name"] for m in ci["build"]["strategy"]["matrix"]["include"]] == list(images)
+    else:
+        assert "build" not in ci and "publish" not in ci
+
+
+def test_sarif_goes_to_code_scanning(project):
+    ci = project.workflow("ci.yml")["jobs"]
+    for job_id in ("trivy-fs", "build"):
+        if job_id not in ci:
+            continue
+        uploads = [
+            s for s in steps(ci[job_id]) if s.get("uses", "").startswith("github/codeql-action/upload-sarif@")
+        ]
+        assert len(uploads) == 1 and "!cancelled()" in uploads[0]["if"], job_id
+        assert ci[job_id]["permissions"]["security-events"] == "write"
+
+
+def test_builds_use_buildkit_and_the_actions_cache(project):
+    ci = project.workflow("ci.yml")["jobs"]
+    for job_id in ("build", "publish"):
+        if job_id not in ci:
+            continue
+        uses = [s.get("uses", "") for s in steps(ci[job_id])]
+        assert any(u.startswith("docker/setup-buildx-action@") for u in uses)
+        build = next(
+            s for s in steps(ci[job_id]) if s.get("uses", "").startswith("docker/build-push-action@")
+        )
+        assert build["with"]["cache-from"].startswith("type=gha")
+
+
+def test_publish_is_immutable_multi_arch_and_attested(project):
+    ci = project.workflow("ci.yml")["jobs"]
+    images = expected_images(project)
+    if not images:
+        return
+    job = ci["publish"]
+    assert job["if"] == "github.event_name == 'push'"
+    assert set(job["needs"]) >= {"lint", "trivy-fs", "build"}
+    assert {m["name"]: m["repository"] for m in job["strategy"]["matrix"]["include"]} == images
+    meta = next(s for s in steps(job) if s.get("uses", "").startswith("docker/metadata-action@"))
+    assert meta["with"]["flavor"] == "latest=false"
+    tags = meta["with"]["tags"].split()
+    assert tags == ["type=sha,format=long,prefix=", r"type=match,pattern=^v(\d+\.\d+\.\d+)$,group=1"]
+    build = next(s for s in steps(job) if s.get("uses", "").startswith("docker/build-push-action@"))
+    w = build["with"]
+    assert w["push"] is True and w["sbom"] is True and w["provenance"] == "mode=max"
+    assert w["platforms"] == "linux/amd64,linux/arm64"
+    assert any(s.get("uses", "").startswith("docker/setup-qemu-action@") for s in steps(job))
+    login = next(s for s in steps(job) if s.get("uses", "").startswith("docker/login-action@"))
+    host = next(iter(images.values())).split("/")[0]
+    assert login["with"]["registry"] == host
+    if host == "ghcr.io":
+        assert login["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}"
+    elif host.endswith("-docker.pkg.dev"):
+        assert login["with"]["password"] == "${{ steps.gcp.outputs.access_token }}"
+        assert any(s.get("uses", "").startswith("google-github-actions/auth@") for s in steps(job))
+    else:
+        assert login["with"]["password"] == "${{ secrets.REGISTRY_PASSWORD }}"
+
+
+# ------------------------------------------------------------------ deploys
+def test_ci_calls_each_deploy_on_version_tags(project):
+    ci = project.workflow("ci.yml")["jobs"]
+    callers = {job_id: job for job_id, job in ci.items() if job_id.startswith("deploy-")}
+    assert set(callers) == {f"deploy-{t}" for t in project.targets}
+    for job_id, job in callers.items():
+        assert job["if"] == "startsWith(github.ref, 'refs/tags/v')"
+        assert job["needs"] == ("publish" if expected_images(project) else ["lint", "trivy-fs"])
+        callee_path = project.root / job["uses"].removeprefix("$/")
+        assert job["uses"] == f"$/.github/workflows/{job_id}.yml" and callee_path.exists()
+        call = on_(yaml.safe_load(callee_path.read_text()))["workflow_call"]
+        inputs, secrets = call.get("inputs", {}), call.get("secrets") or {}
+        assert set(job.get("with", {})) <= set(inputs)
+        assert {k for k, v in inputs.items() if v.get("required")} <= set(job.get("with", {}))
+        assert set(job.get("secrets", {})) <= set(secrets)
+
+
+def deploy_job(project: Project, target: str) -> dict:
+    wf = project.workflow(f"deploy-{target}.yml")
+    assert set(on_(wf)) == {"workflow_call", "workflow_dispatch"}
+    assert on_(wf)["workflow_dispatch"]["inputs"]["tag"]["required"] is True
+    (job,) = wf["jobs"].values()
+    assert job["environment"]["name"] == "production"
+    assert job["concurrency"] == {"group": f"deploy-production-{target}", "cancel-in-progress": False}
+    assert any('"$TAG" =~ ^[A-Za-z0-9_]' in s for s in run_scripts(job)), "the tag is validated"
+    return job
+
+
+def test_deploy_vps_pins_the_host_key(project):
+    if "vps" not in project.targets:
+        return
+    job = deploy_job(project, "vps")
+    scripts = "\n".join(run_scripts(job))
+    assert "StrictHostKeyChecking yes" in scripts and "known_hosts" in scripts
+    assert "StrictHostKeyChecking no" not in scripts and "ssh-keyscan" not in scripts
+    ssh_setup = next(s for s in steps(job) if "KNOWN_HOSTS" in s.get("env", {}))
+    assert ssh_setup["env"] == {
+        "SSH_KEY": "${{ secrets.VPS_SSH_KEY }}",
+        "KNOWN_HOSTS": "${{ vars.VPS_KNOWN_HOSTS }}",
+    }
+    assert 'deploy/vps/deploy.sh" "$TAG"' in scripts
+
+
+def test_deploy_google_targets_use_workload_identity(project):
+    for target, command in (("cloudrun", 'cloudrun/deploy.sh "$TAG"'), ("gke", "kubectl apply -k")):
+        if target not in project.targets:
+            continue
+        job = deploy_job(project, target)
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        assert any(s.get("uses", "").startswith("google-github-actions/auth@") for s in steps(job))
+        scripts = "\n".join(run_scripts(job))
+        assert command in scripts
+        if target == "gke":
+            assert "kubernetes/overlays/$OVERLAY" in scripts
+            for image in expected_images(project).values():
+                assert f'kustomize edit set image "{image}={image}:${{TAG}}"' in scripts
+
+
+def test_deploy_private_runs_on_the_self_hosted_runner(project):
+    if "private" not in project.targets:
+        return
+    job = deploy_job(project, "private")
+    label = f"{project.answers['project_slug']}-private"
+    assert job["runs-on"] == ["self-hosted", label]
+    config = yaml.safe_load((project.github / "actionlint.yaml").read_text())
+    assert config["self-hosted-runner"]["labels"] == [label]
+    scripts = "\n".join(run_scripts(job))
+    assert "kubectl apply -k kubernetes/overlays/private" in scripts
+    for image in expected_images(project).values():
+        assert f'kustomize edit set image "{image}=' in scripts
+    overlay = yaml.safe_load((project.root / "kubernetes/overlays/private/kustomization.yaml").read_text())
+    renamed = {i["name"]: i["newName"] for i in overlay.get("images") or [] if "newName" in i}
+    for name, new_name in renamed.items():
+        # every image the overlay renames is copied into the private registry by the workflow
+        assert f'--tag "{new_name}:' in scripts, name
+
+
+# ------------------------------------------------------------------ template update
+def test_template_update_refuses_conflicts_and_opens_a_pull_request(project):
+    wf = project.workflow("template-update.yml")
+    assert set(on_(wf)) == {"schedule", "workflow_dispatch"}
+    (job,) = wf["jobs"].values()
+    scripts = "\n".join(run_scripts(job))
+    assert re.search(r"copier==\d+\.\d+\.\d+ ", scripts), "copier is pinned"
+    assert re.search(r"copier-template-extensions==\d+\.\d+\.\d+ ", scripts)
+    assert "copier update --trust --defaults --conflict rej" in scripts
+    assert "*.rej" in scripts and "<<<<<<<" in scripts
+    uses = [s.get("uses", "") for s in steps(job)]
+    assert uses[-1].startswith("peter-evans/create-pull-request@")
+
+
+# ------------------------------------------------------------------ cross-part consistency
+def test_files_the_workflows_use_exist(project):
+    root = project.root
+    needed = [".env.example", "scripts/generate_secrets.py"]
+    if "api" in project.services:
+        needed += ["Dockerfile", "api/pyproject.toml", "api/uv.lock"]
+    if "frontend" in project.services:
+        needed += ["frontend/Dockerfile", "frontend/package.json", "frontend/package-lock.json"]
+    if "vps" in project.targets:
+        needed += ["compose.prod.yml", "deploy/vps/deploy.sh"]
+    if "gke" in project.targets:
+        needed += [
+            "kubernetes/overlays/gke/kustomization.yaml",
+            "kubernetes/overlays/gke-managed/kustomization.yaml",
+        ]
+    if "private" in project.targets:
+        needed += ["kubernetes/overlays/private/kustomization.yaml"]
+    missing = [p for p in needed if not (root / p).is_file()]
+    assert not missing, f"the workflows use files that were not generated: {missing}"
+    if "cloudrun" in project.targets:
+        script = root / "cloudrun/deploy.sh"
+        assert script.is_file() and script.stat().st_mode & 0o111, (
+            "deploy-cloudrun.yml runs cloudrun/deploy.sh"
+        )
+        assert "run services replace" in script.read_text()
+        text = "\n".join(p.read_text() for p in (root / "cloudrun").glob("*.yaml"))
+        for image in expected_images(project).values():
+            assert re.search(rf"image:\s*['\"]?{re.escape(image)}:", text), image
+    if "frontend" in project.services:
+        scripts = json.loads((root / "frontend/package.json").read_text())["scripts"]
+        assert {"lint", "test", "build"} <= set(scripts)
+    if "api" in project.services:
+        dev = (root / "api/pyproject.toml").read_text()
+        assert re.search(r'"ruff[>=<~ ]', dev) and re.search(r'"pytest[>=<~ ]', dev)
