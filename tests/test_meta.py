@@ -1,0 +1,44 @@
+"""The repository's own promises: CI runs exactly the README's test command; the template
+tree follows the one-boolean-per-file naming; the image pins are complete."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from conftest import REPO, derived, template_context
+
+FENCE = re.compile(r"```bash\n(.*?)```", re.S)
+
+
+def readme_test_command() -> str:
+    blocks = FENCE.findall((REPO / "README.md").read_text())
+    block = next(b for b in blocks if "run the whole test suite" in b)
+    return next(line for line in block.splitlines() if line and not line.startswith("#"))
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "bash ../shared/offline-docker/setup up" in ci
+    commands = [line for line in ci.splitlines() if line and not line.startswith("#")]
+    assert commands[-1] == readme_test_command()
+
+
+def test_conditional_names_hold_one_boolean():
+    booleans = {k for k, v in derived().items() if isinstance(v, bool)} | {"github_actions"}
+    for path in (REPO / "template").rglob("*"):
+        for condition in re.findall(r"{% if (.*?) %}", path.name):
+            words = set(re.findall(r"[a-z_]+", condition)) - {"and", "not"}
+            assert "or" not in words, f"or-chain in a file name: {path.name}"
+            assert words <= booleans, f"{path.name}: {condition}"
+
+
+def test_every_image_pin_has_a_full_version_and_a_reason():
+    pins = yaml.safe_load((REPO / "extensions" / "images.yml").read_text())
+    for key, entry in pins.items():
+        ref, why = entry["ref"], entry["why"]
+        assert why.strip(), key
+        tag = ref.rsplit(":", 1)[1]
+        # PostgreSQL versions are MAJOR.MINOR; the others MAJOR.MINOR.PATCH
+        assert tag != "latest" and re.search(r"\d+\.\d+", tag), f"{key}: {ref} is not a full version"
+    assert template_context.load_images()["postgres"] == pins["postgres"]["ref"]
