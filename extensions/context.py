@@ -75,6 +75,8 @@ def derive(answers: dict) -> dict:
     d.update({f"target_{name}": name in targets for name in ("vps", "cloudrun", "gke", "private")})
     d["use_kubernetes"] = d["target_gke"] or d["target_private"]
     d["use_migrations"] = d["use_api"] and d["use_db"]
+    # deploy/ holds the shell scripts of the vps and private targets only
+    d["use_deploy_scripts"] = d["target_vps"] or d["target_private"]
 
     layers = ["compose.yml"] + [f for name, f in LAYERS if name in services]
     d["compose_layers"] = layers

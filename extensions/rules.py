@@ -117,6 +117,10 @@ def targets(selected: list[str]) -> str:
 def targets_with_services(selected_targets: list[str], selected_services: list[str]) -> str:
     chosen = set(selected_services or [])
     tgt = set(selected_targets or [])
-    if tgt & {"cloudrun", "gke", "private"} and not chosen & {"api", "frontend", "nginx"}:
-        return "Cloud Run and Kubernetes targets deploy the api, frontend or nginx: select one of them"
+    if tgt & {"cloudrun", "gke", "private"} and not chosen & {"api", "frontend"}:
+        # nginx and the observability stack are compose-only (docs/deploy-*.md say what to use instead)
+        return (
+            "Cloud Run and Kubernetes targets deploy the api and the frontend: select at least one of"
+            " them, or deploy with vps only"
+        )
     return targets(selected_targets)

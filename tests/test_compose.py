@@ -47,7 +47,11 @@ def test_layers_are_the_chosen_services(project):
     assert layers(project) == expected
     for name in [*expected, "compose-dev.yml"]:
         assert (project / name).is_file()
-    on_disk = {p.name for p in project.glob("compose*.yml")} - {"compose-dev.yml", "compose.prod.yml"}
+    on_disk = {p.name for p in project.glob("compose*.yml")} - {
+        "compose-dev.yml",
+        "compose.prod.yml",
+        "compose.private.yml",
+    }
     assert on_disk == set(expected), "a compose file for a service that was not chosen"
 
 

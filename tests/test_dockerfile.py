@@ -76,6 +76,21 @@ def test_trivy_config(project, tmp_path):
     # trivy's own Dockerfile checks (root user, missing HEALTHCHECK, ADD, apt without pinning…)
     report = tmp_path / "trivy.json"
     for path in dockerfiles(project):
-        run([tool("trivy"), "config", "--skip-check-update", "--quiet", "--exit-code", "1",
-             "--severity", "MEDIUM,HIGH,CRITICAL", "--format", "json", "--output", str(report),
-             str(path.parent)], env={"TRIVY_DISABLE_VEX_NOTICE": "1"})
+        run(
+            [
+                tool("trivy"),
+                "config",
+                "--skip-check-update",
+                "--quiet",
+                "--exit-code",
+                "1",
+                "--severity",
+                "MEDIUM,HIGH,CRITICAL",
+                "--format",
+                "json",
+                "--output",
+                str(report),
+                str(path.parent),
+            ],
+            env={"TRIVY_DISABLE_VEX_NOTICE": "1"},
+        )

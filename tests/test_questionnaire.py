@@ -80,6 +80,11 @@ def test_impossible_service_sets_are_refused(tmp_path, services, message):
     expect_refusal(tmp_path, message, services=services)
 
 
+@pytest.mark.parametrize("target", ["cloudrun", "gke", "private"])
+def test_compose_only_services_cannot_go_to_cloud_targets(tmp_path, target):
+    expect_refusal(tmp_path, "deploy the api and the frontend", services=["nginx"], deploy_targets=[target])
+
+
 def test_empty_deploy_targets_are_refused(tmp_path):
     expect_refusal(tmp_path, "at least one deploy target", deploy_targets=[])
 
@@ -87,7 +92,7 @@ def test_empty_deploy_targets_are_refused(tmp_path):
 def test_kubernetes_targets_need_something_to_deploy():
     # The service rules already refuse every set without api/frontend/nginx, so this rule can
     # only be reached directly; it guards against a service rule being relaxed later.
-    assert "select one of them" in rules.targets_with_services(["gke"], ["db"])
+    assert "deploy the api and the frontend" in rules.targets_with_services(["gke"], ["db"])
     assert rules.targets_with_services(["gke"], ["api"]) == ""
 
 

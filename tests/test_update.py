@@ -17,15 +17,20 @@ import pytest
 import yaml
 from conftest import REPO
 
-IGNORE = shutil.ignore_patterns(".git", ".venv", ".nox", "__pycache__", ".pytest_cache",
-                                ".ruff_cache", "node_modules")
+IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", ".nox", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules"
+)
 
 
 def git(cwd: pathlib.Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": "/usr/bin:/bin:/usr/local/bin"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
-                          text=True).stdout
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture
@@ -50,8 +55,9 @@ def tag_v2(template_repo: pathlib.Path) -> None:
 
 
 def make_project(template_repo: pathlib.Path, dst: pathlib.Path, **data) -> pathlib.Path:
-    copier.run_copy(str(template_repo), str(dst), data=data, defaults=True, unsafe=True,
-                    vcs_ref="v1.0.0", quiet=True)
+    copier.run_copy(
+        str(template_repo), str(dst), data=data, defaults=True, unsafe=True, vcs_ref="v1.0.0", quiet=True
+    )
     git(dst, "init", "-q", "-b", "main")
     git(dst, "add", "-A")
     git(dst, "commit", "-qm", "generated")
@@ -63,8 +69,16 @@ def secrets_of(project: pathlib.Path) -> dict[str, str]:
 
 
 def update(project: pathlib.Path, **data) -> None:
-    copier.run_update(str(project), data=data, defaults=True, unsafe=True, overwrite=True,
-                      vcs_ref="v2.0.0", quiet=True, conflict="rej")
+    copier.run_update(
+        str(project),
+        data=data,
+        defaults=True,
+        unsafe=True,
+        overwrite=True,
+        vcs_ref="v2.0.0",
+        quiet=True,
+        conflict="rej",
+    )
 
 
 def test_update_brings_changes_and_keeps_local_edits(template_repo, tmp_path):

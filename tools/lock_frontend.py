@@ -32,14 +32,26 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(FRONTEND / "package.json", work)
         shutil.copy(FRONTEND / "package-lock.json", work)
         subprocess.run(
-            [npm, "install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund",
-             "--no-omit-lockfile-registry-resolved", f"--registry={REGISTRY}"],
-            cwd=work, check=True,
+            [
+                npm,
+                "install",
+                "--package-lock-only",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--no-omit-lockfile-registry-resolved",
+                f"--registry={REGISTRY}",
+            ],
+            cwd=work,
+            check=True,
         )
         fresh = (work / "package-lock.json").read_text()
     lock = json.loads(fresh)
-    bad = [name for name, pkg in lock.get("packages", {}).items()
-           if name and not str(pkg.get("resolved", REGISTRY)).startswith(REGISTRY)]
+    bad = [
+        name
+        for name, pkg in lock.get("packages", {}).items()
+        if name and not str(pkg.get("resolved", REGISTRY)).startswith(REGISTRY)
+    ]
     if bad:
         sys.exit(f"lock_frontend: packages resolved outside {REGISTRY}: {bad[:5]}")
     current = (FRONTEND / "package-lock.json").read_text()

@@ -1,0 +1,121 @@
+"""Docker figures for tools/bench.py (`nox -s bench`): `run(runs)` returns (label, value) rows.
+
+- api image build, cold: `docker compose build --no-cache api` (no layer cache; BuildKit's uv
+  download cache mount is kept, so wheels are not fetched again: this measures the build, not
+  the network), and warm: after a code-only change in api/app (layer cache on). Medians + ratio.
+- api and frontend image sizes next to their runtime base images (offline, the bases are
+  offline-docker's stand-ins carrying the upstream names: their size is not upstream's).
+- `docker compose up -d --wait` to every service healthy, default configuration (images built).
+Every build uses its own throw-away tag, removed afterwards; every stack is `down -v`'d.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/: `conftest` (render helper) and the `smoke` package
+
+from smoke import lib  # noqa: E402
+
+
+def _render(dst: pathlib.Path) -> pathlib.Path:
+    from conftest import copy  # tests/conftest.py: the same render the test suite uses
+
+    return copy(dst)
+
+
+def _runtime_base(dockerfile: pathlib.Path) -> str:
+    froms = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), flags=re.MULTILINE)
+    return froms[-1]
+
+
+def _mb(client, ref: str) -> float:
+    return client.images.get(ref).attrs["Size"] / 1e6
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} s  (min {min(values):.1f} / max {max(values):.1f})"
+
+
+def run(runs: int = 3) -> list[tuple[str, str]]:
+    runs = max(3, runs)
+    problem = lib.engine_problem()
+    if problem:
+        return [("docker figures", f"skipped: no Docker engine answers ({problem})")]
+    client = lib.docker_client()
+    rows: list[tuple[str, str]] = []
+    throwaway: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        project = _render(pathlib.Path(tmp) / "project")
+        lib.tag_standins(project)
+        registry_api = lib.Stack(project).config()["services"]["api"]["image"].rsplit(":", 1)[0]
+        registry_front = lib.Stack(project).config()["services"]["frontend"]["image"].rsplit(":", 1)[0]
+        try:
+            # ---- api build: cold (no layer cache) and warm (code-only change)
+            cold, warm = [], []
+            for _ in range(runs):
+                stack = lib.Stack(project)
+                stack.env["API_TAG"] = f"bench-{uuid.uuid4().hex[:8]}"
+                throwaway.append(f"{registry_api}:{stack.env['API_TAG']}")
+                start = time.perf_counter()
+                stack.compose("build", "--no-cache", "api")
+                cold.append(time.perf_counter() - start)
+            for _ in range(runs):
+                with (project / "api" / "app" / "main.py").open("a") as f:
+                    f.write(f"# bench probe {uuid.uuid4().hex}\n")
+                stack = lib.Stack(project)
+                stack.env["API_TAG"] = f"bench-{uuid.uuid4().hex[:8]}"
+                throwaway.append(f"{registry_api}:{stack.env['API_TAG']}")
+                start = time.perf_counter()
+                stack.compose("build", "api")
+                warm.append(time.perf_counter() - start)
+            rows += [
+                (f"api build, cold: --no-cache (median of {runs})", _median(cold)),
+                (f"api build, warm: code-only change (median of {runs})", _median(warm)),
+                ("  cold / warm", f"{statistics.median(cold) / statistics.median(warm):.1f}x"),
+            ]
+
+            # ---- sizes (the last warm build is the api image; build the frontend normally)
+            stack = lib.Stack(project)
+            stack.build("frontend")
+            api_ref = throwaway[-1]
+            front_ref = f"{registry_front}:{stack.env['FRONTEND_TAG']}"
+            for label, ref, dockerfile in (
+                ("api image", api_ref, project / "Dockerfile"),
+                ("frontend image", front_ref, project / "frontend" / "Dockerfile"),
+            ):
+                base = _runtime_base(dockerfile)
+                size, base_size = _mb(client, ref), _mb(client, base)
+                added = size - base_size
+                added_text = f"+{added:.0f} MB" if added >= 10 else f"+{added * 1000:.0f} kB"
+                rows.append((f"{label} / base {base}", f"{size:.1f} MB / {base_size:.1f} MB ({added_text})"))
+            if lib.SETUP.exists():
+                rows.append(("  (bases here are offline stand-ins)", "sizes differ from upstream's"))
+
+            # ---- up --wait to healthy, default configuration, images already built
+            lib.Stack(project).build()
+            ups = []
+            for _ in range(runs):
+                stack = lib.Stack(project)
+                with lib.running(stack):
+                    ups.append(stack.up())
+            rows.append((f"up --wait to healthy, defaults (median of {runs})", _median(ups)))
+        finally:
+            for ref in throwaway:
+                with contextlib.suppress(Exception):  # already gone: fine
+                    client.images.remove(ref)
+    client.close()
+    return rows
+
+
+if __name__ == "__main__":
+    for name, value in run(int(sys.argv[1]) if len(sys.argv) > 1 else 3):
+        print(f"{name:<60} {value}")

@@ -1,0 +1,228 @@
+"""Promise: the Cloud Run target generates Knative service YAML (and a migration job) that
+gcloud accepts, whose containers pass the strict Kubernetes container schema, with Cloud SQL /
+Memorystore wiring, pinned secret versions, and a deploy script whose every gcloud command parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import sys
+import textwrap
+
+import kubernetes_validate
+import pytest
+import yaml
+from _deploy import ALL, K8S_VERSIONS, cloudrun_containers, cloudrun_manifests, combos, copy_project
+from conftest import run, tool
+
+CLOUDRUN_COMBOS = [
+    *combos(("cloudrun",), ALL),
+    pytest.param(("api", "db"), ("cloudrun",), id="api+db@cloudrun"),
+    pytest.param(("api", "cache"), ("cloudrun",), id="api+cache@cloudrun"),
+]
+AUTH_ERROR = "You do not currently have an active account selected"
+
+# A stand-in `gcloud` on PATH: runs the real gcloud (offline, empty config dir, so every call
+# ends in an auth error *after* argument parsing and, for `replace`, after parsing the YAML into
+# Cloud Run's API messages), records whether parsing passed, and answers with plausible output
+# so that the deploy script carries on to its next command.
+SHIM = textwrap.dedent("""\
+    #!{python}
+    import json, os, subprocess, sys
+    args = sys.argv[1:]
+    proc = subprocess.run([os.environ["REAL_GCLOUD"], *args], capture_output=True, text=True)
+    ok = proc.returncode == 0 or {auth!r} in proc.stderr
+    with open(os.environ["GCLOUD_LOG"], "a") as log:
+        log.write(json.dumps({{"args": args, "ok": ok, "stderr": proc.stderr[-3000:]}}) + "\\n")
+    if not ok:
+        sys.stderr.write(proc.stderr)
+        sys.exit(2)
+    if "list" in args:
+        print("rev-00002\\nrev-00001")
+    elif "value(host)" in args:
+        print("10.0.0.3")
+    elif "describe" in args:
+        print("https://service.a.run.app")
+    """)
+
+
+@pytest.fixture(scope="module")
+def gcloud_env(tmp_path_factory):
+    real = shutil.which("gcloud")
+    if not real:
+        pytest.fail("gcloud is not installed (it is on the CI image; see ENVIRONMENT.md)")
+    folder = tmp_path_factory.mktemp("gcloud")
+    shim = folder / "bin" / "gcloud"
+    shim.parent.mkdir()
+    shim.write_text(SHIM.format(python=sys.executable, auth=AUTH_ERROR))
+    shim.chmod(0o755)
+    return {
+        "REAL_GCLOUD": real,
+        "PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}",
+        "CLOUDSDK_CONFIG": str(folder / "config"),
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "1",
+        "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
+    }
+
+
+def gcloud_calls(log: pathlib.Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def answers_of(project):
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+# ------------------------------------------------------------------ files
+@pytest.mark.parametrize(("services", "targets"), CLOUDRUN_COMBOS)
+def test_files_follow_the_services(renders, services, targets):
+    project = renders.combo(services, targets)
+    names = set(cloudrun_manifests(project))
+    expected = {"service-api.yaml"} if "api" in services else set()
+    expected |= {"service-frontend.yaml"} if "frontend" in services else set()
+    expected |= {"job-migrate.yaml"} if {"api", "db"} <= set(services) else set()
+    assert names == expected
+    assert os.access(project / "cloudrun" / "deploy.sh", os.X_OK)
+    assert (project / "docs" / "deploy-cloudrun.md").exists()
+
+
+def test_no_cloudrun_folder_without_the_target(renders):
+    assert not (renders.combo(("api", "db"), ("vps", "gke")) / "cloudrun").exists()
+
+
+# ------------------------------------------------------------------ manifests
+@pytest.mark.parametrize(("services", "targets"), CLOUDRUN_COMBOS)
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_containers_pass_the_strict_kubernetes_schema(renders, services, targets, version):
+    project = renders.combo(services, targets)
+    for _name, doc in cloudrun_manifests(project).items():
+        for container in cloudrun_containers(doc):
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "cloudrun"},
+                "spec": {"containers": [container]},
+            }
+            kubernetes_validate.validate(pod, version, strict=True)
+
+
+@pytest.mark.parametrize(("services", "targets"), CLOUDRUN_COMBOS)
+def test_services_are_wired_for_cloud_run(renders, services, targets):
+    project = renders.combo(services, targets)
+    answers = answers_of(project)
+    slug, gcp, region = answers["project_slug"], answers["gcp_project"], answers["gcp_region"]
+    ports = {"api": 8000, "frontend": 8080}
+    for name, doc in cloudrun_manifests(project).items():
+        assert doc["metadata"]["labels"]["cloud.googleapis.com/location"] == region
+        template = doc["spec"]["template"]
+        pod = template["spec"]["template"]["spec"] if doc["kind"] == "Job" else template["spec"]
+        account = pod["serviceAccountName"]
+        local, _, domain = account.partition("@")
+        assert domain == f"{gcp}.iam.gserviceaccount.com" and 6 <= len(local) <= 30, account
+        (container,) = cloudrun_containers(doc)
+        image = container["image"]
+        assert image.startswith(answers["registry"] + "/") and "gcr.io" not in image
+        assert image.endswith(":IMAGE_TAG"), "deploy.sh sets the tag"
+        env = {e["name"]: e for e in container.get("env", [])}
+        annotations = template["metadata"].get("annotations", {})
+        if doc["kind"] == "Service":
+            assert doc["apiVersion"] == "serving.knative.dev/v1"
+            assert len(doc["metadata"]["name"]) <= 49
+            service = doc["metadata"]["name"].removeprefix(f"{slug}-")
+            port = ports[service]
+            assert container["ports"] == [{"name": "http1", "containerPort": port}]
+            for probe in ("startupProbe", "livenessProbe"):
+                assert container[probe]["httpGet"] == {"path": "/healthz", "port": port}
+            assert container["resources"]["limits"]["memory"]
+            scaling = {"autoscaling.knative.dev/minScale", "autoscaling.knative.dev/maxScale"}
+            assert scaling <= set(annotations)
+            assert pod["containerConcurrency"] > 0
+        else:
+            assert doc["apiVersion"] == "run.googleapis.com/v1"
+            assert container["command"] == ["python", "-m", "app.migrate"]
+        if "DATABASE_HOST" in env or doc["kind"] == "Job":
+            connection = f"{gcp}:{region}:{slug}-db"
+            assert annotations["run.googleapis.com/cloudsql-instances"] == connection
+            assert env["DATABASE_HOST"]["value"] == f"/cloudsql/{connection}"
+        if name == "service-api.yaml":
+            assert ("DATABASE_HOST" in env) == ("db" in services)
+            assert ("REDIS_HOST" in env) == ("cache" in services)
+            assert ("run.googleapis.com/vpc-access-connector" in annotations) == ("cache" in services)
+        for var in env.values():
+            assert "value" in var or "valueFrom" in var
+            assert "PASSWORD" not in var["name"] or "valueFrom" in var, var
+            if "valueFrom" in var:
+                ref = var["valueFrom"]["secretKeyRef"]
+                assert ref["key"].isdigit(), f"{var['name']}: pin a Secret Manager version, not {ref['key']}"
+
+
+# ------------------------------------------------------------------ deploy script
+@pytest.mark.parametrize(
+    ("services", "targets"),
+    [
+        pytest.param(("api", "db", "cache", "frontend", "proxy"), ("cloudrun",), id="defaults"),
+        pytest.param(("api",), ("cloudrun",), id="api-only"),
+        pytest.param(("frontend", "nginx"), ("cloudrun",), id="frontend+nginx"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["replace", "--flags", "--rollback"])
+def test_every_gcloud_command_parses(renders, tmp_path, gcloud_env, services, targets, mode):
+    project = copy_project(renders.combo(services, targets), tmp_path / "p")
+    script = project / "cloudrun" / "deploy.sh"
+    log = tmp_path / "gcloud.log"
+    args = ["--rollback"] if mode == "--rollback" else ["3f2c1ab"] + ([mode] if mode != "replace" else [])
+    proc = run(["bash", str(script), *args], env={**gcloud_env, "GCLOUD_LOG": str(log)}, check=False)
+    calls = gcloud_calls(log)
+    bad = [c for c in calls if not c["ok"]]
+    assert not bad, "\n".join(" ".join(c["args"]) + "\n" + c["stderr"] for c in bad)
+    assert proc.returncode == 0, proc.stderr
+    commands = [" ".join(a for a in c["args"][3:] if not a.startswith("-"))[:40] for c in calls]
+    joined = "\n".join(commands)
+    if mode == "replace":
+        assert joined.count("run services replace") == len({"api", "frontend"} & set(services))
+        if {"api", "db"} <= set(services):
+            assert "run jobs replace" in joined and "run jobs execute" in joined
+    elif mode == "--flags":
+        assert joined.count("run deploy") == len({"api", "frontend"} & set(services))
+    else:
+        assert joined.count("run services update-traffic") == len({"api", "frontend"} & set(services))
+
+
+def test_gcloud_check_rejects_a_bad_manifest(renders, tmp_path, gcloud_env):
+    """The check is real: gcloud parses the YAML into Cloud Run's messages before auth."""
+    project = copy_project(renders.combo(("api",), ("cloudrun",)), tmp_path / "p")
+    path = project / "cloudrun" / "service-api.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["httpGett"] = {}
+    path.write_text(yaml.safe_dump(doc))
+    log = tmp_path / "gcloud.log"
+    proc = run(
+        ["bash", str(project / "cloudrun" / "deploy.sh"), "3f2c1ab"],
+        env={**gcloud_env, "GCLOUD_LOG": str(log)},
+        check=False,
+    )
+    assert proc.returncode != 0
+    (bad,) = [c for c in gcloud_calls(log) if not c["ok"]]
+    assert "httpGett" in bad["stderr"]
+
+
+@pytest.mark.parametrize("tag", ["latest", "", "a b", "-x"])
+def test_deploy_script_refuses_unpinned_tags(renders, tmp_path, gcloud_env, tag):
+    project = renders.combo(("api",), ("cloudrun",))
+    log = tmp_path / "gcloud.log"
+    proc = run(
+        ["bash", str(project / "cloudrun" / "deploy.sh"), tag],
+        env={**gcloud_env, "GCLOUD_LOG": str(log)},
+        check=False,
+    )
+    assert proc.returncode != 0 and not gcloud_calls(log)
+
+
+@pytest.mark.parametrize(("services", "targets"), CLOUDRUN_COMBOS)
+def test_script_is_shellcheck_clean(renders, services, targets):
+    script = renders.combo(services, targets) / "cloudrun" / "deploy.sh"
+    run(["bash", "-n", str(script)])
+    run([tool("shellcheck"), str(script)])

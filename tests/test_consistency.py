@@ -1,0 +1,122 @@
+"""Promise: compose (production layer), Kubernetes and Cloud Run describe the same application:
+the same image repositories, container ports, health paths, UIDs, settings and secret paths."""
+
+from __future__ import annotations
+
+import pytest
+from _deploy import (
+    ALL,
+    SERVICE_SETS,
+    by_kind,
+    cloudrun_containers,
+    cloudrun_manifests,
+    compose_prod,
+    image_repo,
+    kustomize,
+    pod_specs,
+)
+
+COMBOS = [pytest.param(s, ALL, id=f"{n}@all") for n, s in SERVICE_SETS.items()]
+
+
+def k8s_containers(docs):
+    out = {}
+    for _, spec in pod_specs(docs):
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            out[c["name"]] = (c, spec)
+    return out
+
+
+@pytest.mark.parametrize(("services", "targets"), COMBOS)
+def test_same_application_everywhere(renders, services, targets):
+    project = renders.combo(services, targets)
+    compose = compose_prod(project)["services"]
+    gke = k8s_containers(kustomize(project, "gke"))
+    gke_docs = kustomize(project, "gke")
+    private = k8s_containers(kustomize(project, "private"))
+    run = {c["name"]: c for doc in cloudrun_manifests(project).values() for c in cloudrun_containers(doc)}
+
+    for name in ("api", "migrate", "frontend"):
+        if name not in compose:
+            assert name not in gke and name not in run
+            continue
+        repo = image_repo(compose[name]["image"])
+        container, spec = gke[name]
+        assert image_repo(container["image"]) == repo
+        assert image_repo(run[name]["image"]) == repo
+        assert image_repo(private[name][0]["image"]).rsplit("/", 1)[-1] == repo.rsplit("/", 1)[-1]
+        uid, gid = (int(x) for x in compose[name]["user"].split(":"))
+        assert spec["securityContext"]["runAsUser"] == uid and spec["securityContext"]["runAsGroup"] == gid
+        if name == "migrate":
+            assert compose[name]["command"] == container["command"] == run[name]["command"]
+            continue
+        # port and health path: compose's healthcheck URL, k8s probes, Cloud Run probes
+        port = container["ports"][0]["containerPort"]
+        assert run[name]["ports"][0]["containerPort"] == port
+        health = " ".join(compose[name]["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/healthz" in health
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert run[name]["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+        service = by_kind(gke_docs, "Service")[name]
+        assert service["spec"]["ports"][0]["port"] == port
+
+    # third-party images: the same pins in compose and in the GKE overlay
+    for name in ("db", "cache"):
+        if name in compose:
+            assert gke[name][0]["image"] == compose[name]["image"]
+
+    if "api" not in compose:
+        return
+    # the api's settings: the same variable names (compose/k8s use *_FILE, Cloud Run the plain
+    # variable from Secret Manager) and the same database name and user
+    compose_env = compose["api"]["environment"]
+    config = by_kind(gke_docs, "ConfigMap")["api-config"]["data"]
+    run_env = {e["name"]: e.get("value") for e in run["api"]["env"]}
+    assert set(config) == set(compose_env)
+    assert {k.removesuffix("_FILE") for k in config} == set(run_env)
+    for key in ("DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER", "REDIS_PORT", "APP_ENV"):
+        if key in compose_env:
+            assert compose_env[key] == config[key] == run_env[key], key
+    for key in ("DATABASE_PASSWORD_FILE", "REDIS_PASSWORD_FILE"):
+        if key in compose_env:
+            assert compose_env[key] == config[key]
+            mounts = {m["mountPath"] for m in gke["api"][0]["volumeMounts"]}
+            assert config[key] in mounts
+    if "db" in compose:
+        db_env = compose["db"]["environment"]
+        assert db_env["POSTGRES_DB"] == config["DATABASE_NAME"]
+        assert db_env["POSTGRES_USER"] == config["DATABASE_USER"]
+        k8s_db_env = {e["name"]: e.get("value") for e in gke["db"][0]["env"]}
+        assert k8s_db_env["POSTGRES_DB"] == db_env["POSTGRES_DB"]
+        assert k8s_db_env["POSTGRES_PASSWORD_FILE"] == db_env["POSTGRES_PASSWORD_FILE"]
+
+
+@pytest.mark.parametrize(
+    "targets", [("vps",), ("cloudrun",), ("gke",), ("private",), ALL], ids=lambda t: "+".join(t)
+)
+def test_one_deploy_guide_per_target(renders, targets):
+    project = renders.combo(tuple(SERVICE_SETS["defaults"]), targets)
+    guides = sorted(p.name for p in (project / "docs").glob("deploy-*.md"))
+    assert guides == sorted(f"deploy-{t}.md" for t in targets)
+    for guide in guides:
+        text = (project / "docs" / guide).read_text()
+        headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+        for section in ("Prerequisites", "One-time setup", "Deploy", "Roll back", "Where secrets live"):
+            assert section in headings, f"{guide}: no '## {section}'"
+        assert "{{" not in text and "{%" not in text
+
+
+@pytest.mark.parametrize("targets", [("gke", "private"), ("cloudrun",)], ids="+".join)
+# (nginx alone is refused for these targets by the questionnaire: test_questionnaire.py)
+@pytest.mark.parametrize(
+    "services", [("frontend", "nginx"), ("frontend",), ("api", "observability")], ids="+".join
+)
+def test_edge_service_sets_still_build(renders, services, targets):
+    """Services that do not deploy to these targets (nginx, observability) leave valid output."""
+    project = renders.combo(services, targets)
+    for overlay in ("gke", "gke-managed", "private"):
+        if (project / "kubernetes" / "overlays" / overlay).exists():
+            kustomize(project, overlay)
+    if "cloudrun" in targets:
+        for doc in cloudrun_manifests(project).values():
+            assert cloudrun_containers(doc)

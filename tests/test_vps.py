@@ -1,0 +1,231 @@
+"""Promise: the VPS target is a production compose layer that merges with every service set
+(restart, limits, log rotation, pinned images, no builds or source mounts, only the proxy on
+80/443 with HTTPS and ACME), plus shellcheck-clean bootstrap and deploy scripts whose deploy
+rolls back to the previous tag when the new one does not come up healthy."""
+
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+
+import pytest
+import yaml
+from _deploy import ALL, SERVICE_SETS, compose_prod, copy_project
+from conftest import SWEEP, SWEEP_IDS, run, tool
+
+VPS_SWEEP = [pytest.param(s, t, id=i) for (s, t), i in zip(SWEEP, SWEEP_IDS, strict=True) if "vps" in t]
+VPS_SWEEP += [pytest.param(s, ALL, id=f"{n}@all") for n, s in SERVICE_SETS.items()]
+ONE_SHOT = {"migrate", "acme-init"}
+OWN_IMAGES = {"api", "migrate", "frontend"}
+TAG = "0123abc"
+
+
+@pytest.mark.parametrize(("services", "targets"), VPS_SWEEP)
+def test_production_stack_merges_and_is_hardened(renders, services, targets):
+    project = renders.combo(services, targets)
+    config = compose_prod(project, TAG)
+    assert set(config["services"]) >= set(services) - {"observability"}
+    for name, service in config["services"].items():
+        assert "build" not in service, f"{name} is built on the server"
+        image = service["image"]
+        assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
+        if name in OWN_IMAGES:
+            assert image.endswith(f":{TAG}"), image
+        assert service["restart"] == ("no" if name in ONE_SHOT else "unless-stopped"), name
+        logging = service.get("logging", {})
+        assert logging.get("driver") == "json-file" and logging["options"]["max-size"], name
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert {"cpus", "memory", "pids"} <= set(limits), f"{name}: {limits}"
+        for volume in service.get("volumes", []):
+            if volume["type"] == "bind":
+                assert volume.get("read_only"), f"{name}: writable bind mount {volume['source']}"
+                relative = os.path.relpath(volume["source"], project)
+                assert not relative.startswith(("api", "frontend", "..")), f"{name}: source mount {relative}"
+        for port in service.get("ports", []):
+            if name == "proxy":
+                assert port.get("host_ip") in (None, "0.0.0.0"), port
+            else:
+                assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port}"
+    if "proxy" in services:
+        proxy = config["services"]["proxy"]
+        assert {(int(p["published"]), p["target"]) for p in proxy["ports"]} == {(80, 8080), (443, 8443)}
+        mounts = {v["target"]: v for v in proxy["volumes"]}
+        assert mounts["/etc/traefik/traefik.yml"]["source"].endswith("/traefik/traefik.prod.yml")
+        assert mounts["/acme"]["type"] == "volume"
+        secret_targets = {f"/run/secrets/{s['source']}" for s in proxy["secrets"]}
+        assert proxy["environment"]["CF_DNS_API_TOKEN_FILE"] in secret_targets
+        assert config["services"]["acme-init"]["cap_add"] == ["CHOWN"]
+        assert proxy["depends_on"]["acme-init"]["condition"] == "service_completed_successfully"
+    else:
+        assert "acme-init" not in config["services"]
+
+
+def test_production_stack_needs_pinned_tags(renders):
+    project = renders.combo(("api", "db"), ("vps",))
+    proc = run(
+        [tool_compose(), "--env-file", ".env.prod.example", "config", "-q"],
+        cwd=project,
+        env={"API_TAG": "", "FRONTEND_TAG": ""},
+        check=False,
+    )
+    assert proc.returncode != 0 and "API_TAG" in proc.stderr
+
+
+def tool_compose():
+    from conftest import compose_binary
+
+    return compose_binary()
+
+
+@pytest.mark.parametrize("services", list(SERVICE_SETS.values()), ids=list(SERVICE_SETS))
+def test_env_prod_example(renders, services):
+    project = renders.combo(services, ("vps",))
+    env = dict(
+        line.split("=", 1)
+        for line in (project / ".env.prod.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    layers = env["COMPOSE_FILE"].split(":")
+    assert layers[-1] == "compose.prod.yml" and "compose-dev.yml" not in layers
+    assert all((project / layer).exists() for layer in layers)
+    assert env["APP_ENV"] == "production"
+    assert ("API_TAG" in env) == ("api" in services) and ("FRONTEND_TAG" in env) == ("frontend" in services)
+    assert not any(re.search("PASSWORD|TOKEN|SECRET", key) for key in env)
+
+
+@pytest.mark.parametrize(
+    "services",
+    [s for s in SERVICE_SETS.values() if "proxy" in s] + [("api", "proxy"), ("frontend", "nginx", "proxy")],
+    ids=lambda s: "+".join(s),
+)
+def test_traefik_production_config(renders, services):
+    project = renders.combo(services, ("vps",))
+    static = yaml.safe_load((project / "traefik" / "traefik.prod.yml").read_text())
+    base = yaml.safe_load((project / "traefik" / "traefik.yml").read_text())
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    entry = static["entryPoints"]
+    # same ports and providers as the base config, so compose and routes need no change
+    for name in base["entryPoints"]:
+        assert entry[name]["address"] == base["entryPoints"][name]["address"]
+    assert static["providers"] == base["providers"] and static["ping"] == base["ping"]
+    redirect = entry["web"]["http"]["redirections"]["entryPoint"]
+    assert redirect == {"to": "websecure", "scheme": "https", "permanent": True}
+    assert entry["websecure"]["address"] == ":8443" and entry["websecure"]["asDefault"] is True
+    assert not entry["web"].get("asDefault")
+    resolver = entry["websecure"]["http"]["tls"]["certResolver"]
+    resolvers = static["certificatesResolvers"]
+    assert resolvers[resolver]["acme"]["dnsChallenge"]["provider"] == "cloudflare"
+    assert resolvers["letsencrypt-http"]["acme"]["httpChallenge"]["entryPoint"] == "web"
+    for acme in (r["acme"] for r in resolvers.values()):
+        assert acme["storage"].startswith("/acme/") and acme["email"] == answers["acme_email"]
+    assert "api" not in static, "no dashboard in production"
+    # routers without entryPoints attach to the default (websecure): TLS applies to every route
+    routes = yaml.safe_load((project / "traefik" / "dynamic" / "routes.yml").read_text())
+    for name, router in routes["http"]["routers"].items():
+        assert set(router.get("entryPoints", ["websecure"])) == {"websecure"}, name
+
+
+@pytest.mark.parametrize(("services", "targets"), VPS_SWEEP)
+def test_scripts_are_shellcheck_clean(renders, services, targets):
+    project = renders.combo(services, targets)
+    scripts = sorted((project / "deploy").rglob("*.sh")) + sorted((project / "cloudrun").glob("*.sh"))
+    assert {p.name for p in scripts} >= {"bootstrap.sh", "deploy.sh"}
+    for script in scripts:
+        assert os.access(script, os.X_OK), script
+        run(["bash", "-n", str(script)])
+    run([tool("shellcheck"), *map(str, scripts)])
+
+
+def test_no_vps_files_without_the_target(renders):
+    project = renders.combo(("api", "db", "proxy"), ("gke",))
+    for path in ("compose.prod.yml", ".env.prod.example", "deploy/vps", "traefik/traefik.prod.yml"):
+        assert not (project / path).exists(), path
+
+
+# ------------------------------------------------------------------ deploy.sh behaviour
+FAKE_DOCKER = textwrap.dedent("""\
+    #!/usr/bin/env bash
+    # records every call with the tag it ran with; `up` fails for the tag in FAIL_TAG
+    printf '%s %s\\n' "${API_TAG:-}" "$*" >> "$DOCKER_LOG"
+    if [[ "$1 $2" == "compose up" && "${API_TAG:-}" == "${FAIL_TAG:-}" ]]; then exit 1; fi
+    exit 0
+    """)
+
+
+@pytest.fixture
+def vps_project(renders, tmp_path):
+    project = copy_project(renders.combo(("api", "db", "frontend", "proxy"), ("vps",)), tmp_path / "p")
+    (project / ".env").write_text((project / ".env.prod.example").read_text())
+    (project / "secrets" / "cloudflare_dns_api_token.txt").write_text("")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DOCKER_LOG": str(tmp_path / "docker.log")}
+    return project, env, tmp_path / "docker.log"
+
+
+def env_value(project, key):
+    return dict(
+        line.split("=", 1)
+        for line in (project / ".env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )[key]
+
+
+def test_deploy_records_tags_and_rolls_back(vps_project):
+    project, env, log = vps_project
+    deploy = ["bash", str(project / "deploy" / "vps" / "deploy.sh")]
+    run([*deploy, "v1"], env=env)
+    assert env_value(project, "API_TAG") == "v1" == env_value(project, "FRONTEND_TAG")
+    run([*deploy, "v2"], env=env)
+    assert env_value(project, "API_TAG") == "v2"
+    assert (project / "deploy" / "vps" / ".previous-tag").read_text().strip() == "v1"
+    calls = log.read_text().splitlines()
+    assert "v2 compose pull --quiet" in calls
+    assert any(c.startswith("v2 compose up -d --wait") for c in calls)
+
+    log.write_text("")
+    proc = run([*deploy, "v3"], env={**env, "FAIL_TAG": "v3"}, check=False)
+    assert proc.returncode != 0 and "rolled back to v2" in proc.stderr
+    ups = [c.split()[0] for c in log.read_text().splitlines() if " compose up " in c]
+    assert ups == ["v3", "v2"]
+    assert env_value(project, "API_TAG") == "v2", ".env keeps the tag that runs"
+
+    run([*deploy, "--rollback"], env=env)
+    assert env_value(project, "API_TAG") == "v1"
+
+
+@pytest.mark.parametrize("tag", ["latest", "a b", "-rf", ""])
+def test_deploy_refuses_unpinned_tags(vps_project, tag):
+    project, env, log = vps_project
+    proc = run(["bash", str(project / "deploy" / "vps" / "deploy.sh"), tag], env=env, check=False)
+    assert proc.returncode != 0 and not log.exists()
+
+
+@pytest.mark.parametrize("services", list(SERVICE_SETS.values()), ids=list(SERVICE_SETS))
+def test_private_network_build_layer_passes_the_corporate_ca(renders, services):
+    """compose.private.yml (private target) adds the optional `corporate_ca` build secret."""
+    project = renders.combo(services, ("vps", "private"))
+    env = {
+        "COMPOSE_FILE": env_value_of(project / ".env.example", "COMPOSE_FILE") + ":compose.private.yml",
+        "CORPORATE_CA_FILE": "/etc/ssl/certs/ca-certificates.crt",
+    }
+    proc = run([tool_compose(), "config", "--format", "json"], cwd=project, env=env)
+    config = yaml.safe_load(proc.stdout)
+    for name, service in config["services"].items():
+        if "build" in service:
+            assert service["build"]["secrets"] == [{"source": "corporate_ca"}] or [
+                s["source"] for s in service["build"]["secrets"]
+            ] == ["corporate_ca"], name
+    if {"api", "frontend"} & set(services):
+        assert config["secrets"]["corporate_ca"]["file"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def env_value_of(path, key):
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )[key]
