@@ -139,6 +139,36 @@ def derive(answers: dict) -> dict:
     d["db_name"] = slug.replace("-", "_")
     d["db_user"] = slug.replace("-", "_")
     d["images"] = images
+    d["uv_version"] = images["uv"].rsplit(":", 1)[1]
+    d["node_version"] = images["node"].rsplit(":", 1)[1].split("-")[0]
+
+    # Kubernetes and Cloud Run run the api and the frontend (nginx/observability are compose-only).
+    d["k8s_routes"] = [r for r in routes if r["name"] in ("api", "frontend")]
+    internal_domain = answers.get("internal_domain") or ""
+    d["internal_hosts"] = {"frontend": f"{slug}.{internal_domain}",
+                           "api": f"api.{slug}.{internal_domain}"}
+    d["runner_label"] = f"{slug}-private"  # the self-hosted runner of the private target
+    # Cloud Run names; service-account ids must stay within 30 characters.
+    d["cloudrun"] = {
+        "api": f"{slug}-api", "frontend": f"{slug}-frontend", "migrate": f"{slug}-migrate",
+        "api_sa": f"{slug[:22].rstrip('-')}-api-run",
+        "frontend_sa": f"{slug[:17].rstrip('-')}-frontend-run",
+        "sql_instance": f"{slug}-db", "redis_instance": f"{slug[:34].rstrip('-')}-cache",
+        "connector": "run-egress",
+        "db_secret": f"{slug}-postgres-password", "redis_secret": f"{slug}-redis-password",
+    }
+
+    # CI: which images are built, and how the registry is logged in to.
+    d["build_images"] = d["use_api"] or d["use_frontend"]
+    d["backing_services"] = d["use_db"] or d["use_cache"]
+    d["mirrored"] = d["build_images"] or d["backing_services"]
+    registry_host = registry.split("/")[0]
+    d["registry_host"] = registry_host
+    d["publish_ghcr"] = d["build_images"] and registry_host == "ghcr.io"
+    d["publish_gar"] = d["build_images"] and registry_host.endswith("-docker.pkg.dev")
+    d["publish_other"] = d["build_images"] and not (d["publish_ghcr"] or d["publish_gar"])
+    # The production api URL the frontend image is built with in CI (TLS through the proxy).
+    d["vite_api_url"] = f"https://{d['hosts']['api']}" if d["use_api"] else ""
     d["api_image"] = f"{registry}/api"
     d["frontend_image"] = f"{registry}/frontend"
     d["ports"] = PORTS
