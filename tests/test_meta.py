@@ -42,3 +42,9 @@ def test_every_image_pin_has_a_full_version_and_a_reason():
         # PostgreSQL versions are MAJOR.MINOR; the others MAJOR.MINOR.PATCH
         assert tag != "latest" and re.search(r"\d+\.\d+", tag), f"{key}: {ref} is not a full version"
     assert template_context.load_images()["postgres"] == pins["postgres"]["ref"]
+
+
+def test_templates_take_derived_values_from_the_context():
+    # DESIGN.md decision 1: derived values live in extensions/context.py, not in {% set %} lines
+    offenders = [p.name for p in (REPO / "template").rglob("*.jinja") if "{% set " in p.read_text()]
+    assert not offenders
