@@ -25,12 +25,25 @@ def install(session: nox.Session, group: str) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, group))
 
 
+def scanners(session: nox.Session) -> pathlib.Path:
+    """A venv of its own for checkov and compose-lint; returns its bin/ directory."""
+    venv = ROOT / ".nox" / "_scanners"
+    pins = nox.project.dependency_groups(PYPROJECT, "scanners")
+    stamp = venv / "pins.txt"
+    if not stamp.exists() or stamp.read_text() != "\n".join(pins):
+        session.run("python", "-m", "venv", "--clear", str(venv))
+        session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *pins, external=True)
+        stamp.write_text("\n".join(pins))
+    return venv / "bin"
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Questionnaire, render sweep, static validation, the generated project's own suites."""
+    """Questionnaire, render sweep, static validation, scanners, the generated project's suites."""
     install(session, "test")
+    env = {"DOCKWRIGHT_SCANNERS_BIN": str(scanners(session))}
     workers = ["-n", "2"] if "-n" not in session.posargs else []
-    session.run("pytest", "-m", "not docker", *workers, *session.posargs)
+    session.run("pytest", "-m", "not docker", *workers, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, default=False)

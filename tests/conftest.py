@@ -125,8 +125,10 @@ def derived(**overrides) -> dict:
 # ------------------------------------------------------------------ tools
 def tool(name: str) -> str:
     """Path of a command-line tool, preferring the running venv's bin/."""
-    candidate = pathlib.Path(sys.executable).parent / name
-    found = str(candidate) if candidate.exists() else shutil.which(name)
+    dirs = [pathlib.Path(sys.executable).parent]
+    if os.environ.get("DOCKWRIGHT_SCANNERS_BIN"):  # checkov & co. live in a venv of their own
+        dirs.append(pathlib.Path(os.environ["DOCKWRIGHT_SCANNERS_BIN"]))
+    found = next((str(d / name) for d in dirs if (d / name).exists()), None) or shutil.which(name)
     if not found:
         pytest.fail(f"{name} is not installed: run the tests through nox (see README.md)")
     return found
