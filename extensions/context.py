@@ -145,17 +145,20 @@ def derive(answers: dict) -> dict:
     # Kubernetes and Cloud Run run the api and the frontend (nginx/observability are compose-only).
     d["k8s_routes"] = [r for r in routes if r["name"] in ("api", "frontend")]
     internal_domain = answers.get("internal_domain") or ""
-    d["internal_hosts"] = {"frontend": f"{slug}.{internal_domain}",
-                           "api": f"api.{slug}.{internal_domain}"}
+    d["internal_hosts"] = {"frontend": f"{slug}.{internal_domain}", "api": f"api.{slug}.{internal_domain}"}
     d["runner_label"] = f"{slug}-private"  # the self-hosted runner of the private target
     # Cloud Run names; service-account ids must stay within 30 characters.
     d["cloudrun"] = {
-        "api": f"{slug}-api", "frontend": f"{slug}-frontend", "migrate": f"{slug}-migrate",
+        "api": f"{slug}-api",
+        "frontend": f"{slug}-frontend",
+        "migrate": f"{slug}-migrate",
         "api_sa": f"{slug[:22].rstrip('-')}-api-run",
         "frontend_sa": f"{slug[:17].rstrip('-')}-frontend-run",
-        "sql_instance": f"{slug}-db", "redis_instance": f"{slug[:34].rstrip('-')}-cache",
+        "sql_instance": f"{slug}-db",
+        "redis_instance": f"{slug[:34].rstrip('-')}-cache",
         "connector": "run-egress",
-        "db_secret": f"{slug}-postgres-password", "redis_secret": f"{slug}-redis-password",
+        "db_secret": f"{slug}-postgres-password",
+        "redis_secret": f"{slug}-redis-password",
     }
 
     # CI: which images are built, and how the registry is logged in to.

@@ -29,7 +29,7 @@ COMBOS = [
     ("api+db", ["api", "db"], ["vps"], {}),
     ("api+cache", ["api", "cache"], ["vps"], {}),
     ("frontend+nginx", ["frontend", "nginx"], ["vps"], {}),
-    ("nginx-only@gke+private", ["nginx"], ["gke", "private"], {}),
+    ("nginx-only@vps", ["nginx"], ["vps"], {}),
     *[(f"default@{t}", DEFAULT_SERVICES, [t], {}) for t in ALL_TARGETS if t != "vps"],
     ("default@vps+other-registry", DEFAULT_SERVICES, ["vps"], {"registry": "registry.example.com/team/app"}),
     ("default@cloudrun+ghcr", DEFAULT_SERVICES, ["cloudrun"], {"registry": "ghcr.io/acme/app"}),
