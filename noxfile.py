@@ -74,7 +74,9 @@ def lint(session: nox.Session) -> None:
             str(ROOT),
             str(dst),
         )
-        session.run("ruff", "check", "--config", str(dst / "api" / "pyproject.toml"), str(dst))
+        # ruff resolves the config's per-file-ignores globs against the working directory
+        with session.chdir(dst):
+            session.run("ruff", "check", "--config", "api/pyproject.toml", ".")
 
 
 @nox.session(python=PYTHON, default=False)
