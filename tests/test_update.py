@@ -133,3 +133,23 @@ def test_removing_a_service_removes_its_layer(template_repo, tmp_path):
     assert "compose.cache.yml" not in (project / ".env.example").read_text()
     # the secret file of a removed service stays (git-ignored data is never deleted by an update)
     assert (project / "secrets" / "redis_password.txt").is_file()
+
+
+def test_generated_ci_refuses_unresolved_updates(renders):
+    """The generated CI's guard step passes on a clean tree and fails on conflict markers."""
+    project = renders.get()
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    step = next(s for s in workflow["jobs"]["lint"]["steps"] if s.get("name", "").startswith("No unresolved"))
+    work = project.parent / "guard-check"
+    shutil.copytree(project, work)
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "generated")
+    clean = subprocess.run(["bash", "-c", step["run"]], cwd=work, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    readme = work / "README.md"
+    readme.write_text(
+        readme.read_text() + "<<<<<<< before updating\nold\n=======\nnew\n>>>>>>> after updating\n"
+    )
+    dirty = subprocess.run(["bash", "-c", step["run"]], cwd=work, capture_output=True, text=True)
+    assert dirty.returncode == 1 and "README.md" in dirty.stdout
