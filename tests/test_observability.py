@@ -1,0 +1,85 @@
+"""Prometheus and Grafana configuration, checked statically: the smoke suite's Grafana is a stand-in
+that only answers /api/health, so the provisioning files are proven here. Every metric the
+dashboard queries is one the api exports; every scrape target is a service with that port."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from conftest import ALL_SERVICES, compose_binary, derived, run
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["with-proxy", "without-proxy"])
+def project(request, renders):
+    services = ALL_SERVICES if request.param else [s for s in ALL_SERVICES if s != "proxy"]
+    return renders.combo(services)
+
+
+@pytest.fixture(scope="module")
+def config(project):
+    layers = next(x for x in (project / ".env").read_text().splitlines() if x.startswith("COMPOSE_FILE="))
+    env = {"COMPOSE_FILE": layers.split("=", 1)[1], "COMPOSE_PATH_SEPARATOR": ":"}
+    return json.loads(run([compose_binary(), "config", "--format", "json"], cwd=project, env=env).stdout)
+
+
+def exported_metrics(project) -> set[str]:
+    source = (project / "api" / "app" / "metrics.py").read_text()
+    return set(re.findall(r'(?:Counter|Histogram|Gauge|Summary)\(\s*"([a-z_:]+)"', source))
+
+
+def test_prometheus_scrapes_existing_services(project, config):
+    prom = yaml.safe_load((project / "prometheus" / "prometheus.yml").read_text())
+    services = config["services"]
+    jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
+    assert "api" in jobs
+    assert ("traefik" in jobs) == ("proxy" in services)
+    for job in jobs.values():
+        for target in (t for sc in job["static_configs"] for t in sc["targets"]):
+            host, port = target.rsplit(":", 1)
+            if host == "localhost":
+                continue
+            assert host in services, f"{job['job_name']} scrapes unknown service {host}"
+            expected = derived()["ports"]["proxy_metrics" if host == "proxy" else host]
+            assert int(port) == expected, f"{target}: the service listens on {expected}"
+            shared = set(services[host]["networks"]) & set(services["prometheus"]["networks"])
+            assert shared, f"prometheus cannot reach {host}: no common network"
+    api_env = services["api"]["environment"]
+    assert api_env["METRICS_ENABLED"] == "true"
+
+
+def test_grafana_provisioning_matches_the_mounts(project, config):
+    grafana = config["services"]["grafana"]
+    mounts = {v["target"]: v.get("source", "") for v in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning"].endswith("grafana/provisioning")
+    datasources = yaml.safe_load((project / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert datasources["apiVersion"] == 1
+    (source,) = datasources["datasources"]
+    assert (
+        source["type"] == "prometheus"
+        and source["url"] == f"http://prometheus:{derived()['ports']['prometheus']}"
+    )
+    providers = yaml.safe_load((project / "grafana/provisioning/dashboards/dashboards.yml").read_text())
+    path = providers["providers"][0]["options"]["path"]
+    assert path in mounts and mounts[path].endswith("grafana/dashboards")
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+
+
+def test_dashboard_queries_metrics_the_api_exports(project):
+    dashboard = json.loads((project / "grafana/dashboards/api.json").read_text())
+    datasource_uid = yaml.safe_load(
+        (project / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]["uid"]
+    exported = exported_metrics(project)
+    assert {"http_requests_total", "http_request_duration_seconds"} <= exported
+    titles = set()
+    for panel in dashboard["panels"]:
+        titles.add(panel["title"])
+        assert panel["datasource"]["uid"] == datasource_uid
+        for target in panel["targets"]:
+            for name in re.findall(r"\b(http_[a-z_]+)", target["expr"]):
+                base = re.sub(r"_(bucket|sum|count)$", "", name)
+                assert base in exported, f"{panel['title']} queries {name}, which the api does not export"
+    assert {"Request rate", "Latency", "Error rate (5xx share)"} <= titles
