@@ -23,6 +23,14 @@ LAYERS = (
     ("observability", "compose.observability.yml"),
 )
 
+# One guide per deploy target, in docs/deploy-<target>.md.
+GUIDES = {
+    "vps": "one server with compose.prod.yml and Traefik TLS",
+    "cloudrun": "Google Cloud Run",
+    "gke": "Google Kubernetes Engine",
+    "private": "Kubernetes on the private network",
+}
+
 # container ports of our HTTP services (unprivileged: nothing binds below 1024)
 PORTS = {
     "api": 8000,
@@ -74,6 +82,7 @@ def derive(answers: dict) -> dict:
     }
     d.update({f"target_{name}": name in targets for name in ("vps", "cloudrun", "gke", "private")})
     d["use_kubernetes"] = d["target_gke"] or d["target_private"]
+    d["deploy_guides"] = [{"target": t, "title": title} for t, title in GUIDES.items() if t in targets]
     d["use_migrations"] = d["use_api"] and d["use_db"]
     # deploy/ holds the shell scripts of the vps and private targets only
     d["use_deploy_scripts"] = d["target_vps"] or d["target_private"]
