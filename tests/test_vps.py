@@ -110,7 +110,7 @@ def test_traefik_production_config(renders, services):
         assert entry[name]["address"] == base["entryPoints"][name]["address"]
     assert static["providers"] == base["providers"] and static["ping"] == base["ping"]
     redirect = entry["web"]["http"]["redirections"]["entryPoint"]
-    assert redirect == {"to": "websecure", "scheme": "https", "permanent": True}
+    assert redirect == {"to": ":443", "scheme": "https", "permanent": True}
     assert entry["websecure"]["address"] == ":8443" and entry["websecure"]["asDefault"] is True
     assert not entry["web"].get("asDefault")
     resolver = entry["websecure"]["http"]["tls"]["certResolver"]

@@ -16,6 +16,7 @@ import pathlib
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -144,6 +145,7 @@ class Response:
     status: int
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    cert: bytes | None = None  # the server's certificate (DER), for tls=True requests
 
     @property
     def text(self) -> str:
@@ -156,6 +158,22 @@ class Response:
         return f"HTTP {self.status} {self.headers.get('content-type', '')}: {self.text[:300]!r}"
 
 
+class _SNIConnection(httpclient.HTTPSConnection):
+    """HTTPS to 127.0.0.1 that sends `sni` as the TLS server name (http.client would send none
+    for an IP address) and verifies nothing: the smoke stacks serve self-signed certificates."""
+
+    def __init__(self, port: int, sni: str):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        super().__init__("127.0.0.1", port, timeout=10, context=context)
+        self.sni = sni
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.sni)
+
+
 def http(
     port: int,
     path: str,
@@ -164,23 +182,30 @@ def http(
     method: str = "GET",
     payload=None,
     retry_for: float = 10.0,
+    tls: bool = False,
 ) -> Response:
     """One request to 127.0.0.1:port with a Host header. Retries (up to retry_for seconds) only
-    while the connection is refused/reset or a proxy answers 502 (upstream not reachable yet)."""
+    while the connection is refused/reset or a proxy answers 502 (upstream not reachable yet).
+    tls=True: HTTPS with `host` as the SNI too, certificate not verified (Response.cert has it)."""
     deadline = time.monotonic() + retry_for
     body = json.dumps(payload).encode() if payload is not None else None
     headers = {"Host": host, "Connection": "close"}
     if body is not None:
         headers["Content-Type"] = "application/json"
+    scheme = "https" if tls else "http"
     while True:
-        conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = _SNIConnection(port, host) if tls else httpclient.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             conn.request(method, path, body=body, headers=headers)
+            # before getresponse(): with `Connection: close` it hands the socket to the response
+            cert = conn.sock.getpeercert(binary_form=True) if tls else None
             raw = conn.getresponse()
-            resp = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, raw.read())
+            resp = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, raw.read(), cert)
         except (ConnectionError, httpclient.HTTPException, TimeoutError, OSError) as exc:
             if time.monotonic() > deadline:
-                raise StackError(f"{method} http://127.0.0.1:{port}{path} (Host: {host}): {exc!r}") from exc
+                raise StackError(
+                    f"{method} {scheme}://127.0.0.1:{port}{path} (Host: {host}): {exc!r}"
+                ) from exc
         else:
             if resp.status != 502 or time.monotonic() > deadline:
                 return resp
