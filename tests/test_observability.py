@@ -83,3 +83,15 @@ def test_dashboard_queries_metrics_the_api_exports(project):
                 base = re.sub(r"_(bucket|sum|count)$", "", name)
                 assert base in exported, f"{panel['title']} queries {name}, which the api does not export"
     assert {"Request rate", "Latency", "Error rate (5xx share)"} <= titles
+
+
+def test_traefik_dev_config_is_the_base_plus_the_dashboard(renders):
+    # traefik.yml and traefik.dev.yml are whole static configs (Traefik takes one file, no merge):
+    # keep them in step, the dev one adding only the dashboard API, its entry point and debug logs.
+    traefik = renders.combo(ALL_SERVICES) / "traefik"
+    base = yaml.safe_load((traefik / "traefik.yml").read_text())
+    dev = yaml.safe_load((traefik / "traefik.dev.yml").read_text())
+    assert dev.pop("api") == {"dashboard": True, "insecure": True}
+    assert dev["entryPoints"].pop("traefik") == {"address": ":8088"}
+    assert dev["log"].pop("level") == "DEBUG" and base["log"].pop("level") == "INFO"
+    assert dev == base
