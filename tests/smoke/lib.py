@@ -381,6 +381,26 @@ class Stack:
 
 
 @contextlib.contextmanager
+def assert_healthy(stack: Stack, long_running: set[str], one_shots: set[str]) -> dict[str, dict]:
+    """Exactly these services exist; the long-running ones are running and healthy, the one-shots
+    exited 0. Returns `docker compose ps` rows by service."""
+    ps = {row["Service"]: row for row in stack.ps()}
+    expected = long_running | one_shots
+    assert set(ps) == expected, f"services present: {sorted(ps)}, expected {sorted(expected)}"
+    problems = []
+    for name in sorted(long_running):
+        row = ps[name]
+        if row["State"] != "running" or row.get("Health") != "healthy":
+            health = row.get("Health")
+            problems.append(f"{name}: state={row['State']} health={health!r} ({row.get('Status')})")
+    for name in sorted(one_shots):
+        row = ps[name]
+        if row["State"] != "exited" or row.get("ExitCode") != 0:
+            problems.append(f"{name} (one-shot): state={row['State']} exit={row.get('ExitCode')}")
+    assert not problems, "\n".join(problems) + "\n" + stack.diagnostics()
+    return ps
+
+
 def running(stack: Stack):
     """`with running(stack):` … always `down -v` afterwards."""
     try:

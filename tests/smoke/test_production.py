@@ -67,22 +67,7 @@ def fake_git_sha() -> str:
 
 
 def check_health(stack: lib.Stack) -> dict[str, dict]:
-    ps = {row["Service"]: row for row in stack.ps()}
-    expected = LONG_RUNNING | ONE_SHOTS
-    assert set(ps) == expected, f"services present: {sorted(ps)}, expected {sorted(expected)}"
-    problems = []
-    for name in LONG_RUNNING:
-        row = ps[name]
-        if row["State"] != "running" or row.get("Health") != "healthy":
-            problems.append(
-                f"{name}: state={row['State']} health={row.get('Health')!r} ({row.get('Status')})"
-            )
-    for name in ONE_SHOTS:
-        row = ps[name]
-        if row["State"] != "exited" or row.get("ExitCode") != 0:
-            problems.append(f"{name} (one-shot): state={row['State']} exit={row.get('ExitCode')}")
-    assert not problems, "\n".join(problems) + "\n" + stack.diagnostics()
-    return ps
+    return lib.assert_healthy(stack, LONG_RUNNING, ONE_SHOTS)
 
 
 def check_prod_model(merged: dict, sha: str, images: dict[str, str]) -> None:

@@ -125,21 +125,7 @@ class Steps:
 
 # ------------------------------------------------------------------ checks
 def check_health(cfg: Config, stack: lib.Stack) -> None:
-    services, one_shots = containers_expected(cfg)
-    ps = {row["Service"]: row for row in stack.ps()}
-    expected = services | one_shots
-    assert set(ps) == expected, f"services present: {sorted(ps)}, expected {sorted(expected)}"
-    problems = []
-    for name in services:
-        row = ps[name]
-        if row["State"] != "running" or row.get("Health") != "healthy":
-            health = row.get("Health")
-            problems.append(f"{name}: state={row['State']} health={health!r} ({row.get('Status')})")
-    for name in one_shots:
-        row = ps[name]
-        if row["State"] != "exited" or row.get("ExitCode") != 0:
-            problems.append(f"{name} (one-shot): state={row['State']} exit={row.get('ExitCode')}")
-    assert not problems, "\n".join(problems) + "\n" + stack.diagnostics()
+    lib.assert_healthy(stack, *containers_expected(cfg))
 
 
 def check_published_ports(cfg: Config, stack: lib.Stack) -> None:
