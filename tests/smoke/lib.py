@@ -30,8 +30,8 @@ SETUP = pathlib.Path(
 
 # Every host port a generated project can publish (.env names them; all bound to 127.0.0.1).
 PORT_VARS = (
-    "HTTP_PORT",
-    "TRAEFIK_DASHBOARD_PORT",
+    "PROXY_PORT",
+    "PROXY_DASHBOARD_PORT",
     "API_PORT",
     "FRONTEND_PORT",
     "NGINX_PORT",

@@ -45,7 +45,7 @@ PORTS_OVERRIDE = """\
 services:
   proxy:
     ports: !override
-      - "127.0.0.1:${HTTP_PORT:?}:8080"
+      - "127.0.0.1:${PROXY_PORT:?}:8080"
       - "127.0.0.1:${HTTPS_PORT:?}:8443"
 """
 
@@ -95,7 +95,7 @@ def check_published_ports(stack: lib.Stack) -> None:
                     {(b["HostIp"], b["HostPort"]) for b in bindings}
                 )
     expected = {
-        ("proxy", 8080): [("127.0.0.1", str(stack.ports["HTTP_PORT"]))],
+        ("proxy", 8080): [("127.0.0.1", str(stack.ports["PROXY_PORT"]))],
         ("proxy", 8443): [("127.0.0.1", str(stack.ports["HTTPS_PORT"]))],
     }
     assert published == expected, f"published {published}, expected {expected}"
@@ -114,7 +114,7 @@ def check_redirects(stack: lib.Stack) -> None:
     compose.prod.yml publishes 443 → 8443), path and query kept."""
     for host in (DOMAIN, f"api.{DOMAIN}"):
         for path in ("/", "/healthz?probe=1"):
-            r = lib.http(stack.ports["HTTP_PORT"], path, host=host)
+            r = lib.http(stack.ports["PROXY_PORT"], path, host=host)
             assert r.status in (301, 302, 307, 308), f"http://{host}{path}: {r}"
             location = r.headers.get("location")
             assert location == f"https://{host}{path}", f"http://{host}{path} redirects to {location!r}"

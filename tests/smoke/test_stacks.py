@@ -71,7 +71,7 @@ def ports_expected(cfg: Config) -> dict[tuple[str, int], str]:
     """(service, container port) → the .env variable of its host port. Nothing else may publish."""
     out: dict[tuple[str, int], str] = {}
     if cfg.has("proxy"):
-        out[("proxy", 8080)] = "HTTP_PORT"
+        out[("proxy", 8080)] = "PROXY_PORT"
     else:
         for service, port, var in (
             ("api", 8000, "API_PORT"),
@@ -86,7 +86,7 @@ def ports_expected(cfg: Config) -> dict[tuple[str, int], str]:
         if cfg.has("api"):
             out[("api", 8000)] = "API_PORT"
         if cfg.has("proxy"):
-            out[("proxy", 8088)] = "TRAEFIK_DASHBOARD_PORT"
+            out[("proxy", 8088)] = "PROXY_DASHBOARD_PORT"
         if cfg.has("db"):
             out[("db", 5432)] = "DB_PORT"
         if cfg.has("cache"):
@@ -107,7 +107,7 @@ def endpoint(cfg: Config, stack: lib.Stack, service: str) -> tuple[int, str]:
             "nginx": f"static.{domain}" if cfg.has("frontend") else domain,
             "grafana": f"grafana.{domain}",
         }[service]
-        return stack.ports["HTTP_PORT"], host
+        return stack.ports["PROXY_PORT"], host
     var = {"api": "API_PORT", "frontend": "FRONTEND_PORT", "nginx": "NGINX_PORT", "grafana": "GRAFANA_PORT"}
     return stack.ports[var[service]], domain
 
@@ -200,7 +200,7 @@ def check_nginx(cfg: Config, stack: lib.Stack) -> None:
 def check_dev_ports(cfg: Config, stack: lib.Stack) -> None:
     """compose-dev.yml: the dashboard, the database and the cache answer on their host ports."""
     if cfg.has("proxy"):
-        r = lib.http(stack.ports["TRAEFIK_DASHBOARD_PORT"], "/api/http/routers")
+        r = lib.http(stack.ports["PROXY_DASHBOARD_PORT"], "/api/http/routers")
         assert r.status == 200, str(r)
         routers = {router["name"] for router in r.json()}
         assert {"api@file", "frontend@file"} <= routers, routers

@@ -1,0 +1,175 @@
+"""Bring .env up to date with .env.example, keeping your own values.
+
+.env is yours: git-ignored, created once by copier and never overwritten by `copier update`, so
+template changes cannot be merged into it the way they are merged into tracked files. This
+script merges them key by key.
+
+After `copier update` (a Copier task, `--base-from-git`), it knows the template's old defaults
+(.env.example as last committed) and the new ones (.env.example in the work tree), and merges
+three ways, like git:
+  - a key the template added is appended with its default (and the comment above it);
+  - a value you never changed follows the template's new default; a value you changed stays;
+  - a key the template dropped goes if you never changed it, and stays (with a note) if you did;
+  - a key you deleted is not brought back;
+  - COMPOSE_FILE merges as a list: the layers the template added or removed are added or
+    removed, the ones you added yourself (compose-dev.yml, compose.override.yml, ...) stay.
+Without a base (`make env-sync`, e.g. after pulling a teammate's update), it only adds the keys
+and layers that .env lacks and drops layers whose files no longer exist. `--check` changes
+nothing and exits 1 when .env would change (`make env-check`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+
+LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+LAYERS = "COMPOSE_FILE"
+SEPARATOR = ":"
+
+
+def parse(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        match = LINE.match(line)
+        if match:
+            out[match.group(1)] = match.group(2)
+    return out
+
+
+def comment_above(lines: list[str], key: str) -> list[str]:
+    """The comment lines directly above `key=` in `lines` (its explanation in .env.example)."""
+    for i, line in enumerate(lines):
+        match = LINE.match(line)
+        if match and match.group(1) == key:
+            start = i
+            while start > 0 and lines[start - 1].startswith("#"):
+                start -= 1
+            return lines[start:i]
+    return []
+
+
+def merge_layers(ours: str, theirs: str, base: str | None, exists: Callable[[str], bool]) -> str:
+    mine = [x for x in ours.split(SEPARATOR) if x]
+    new = [x for x in theirs.split(SEPARATOR) if x]
+    old = [x for x in base.split(SEPARATOR) if x] if base is not None else []
+    # removed by the template, or (without a base) listed but gone from disk
+    dropped = {x for x in old if x not in new} | {x for x in mine if x not in new and not exists(x)}
+    result = [x for x in mine if x not in dropped]
+    for i, layer in enumerate(new):
+        if layer in result or (layer in old and layer not in mine):
+            continue  # present already, or taken out by you
+        before = [x for x in new[:i] if x in result]
+        result.insert(result.index(before[-1]) + 1 if before else 0, layer)
+    return SEPARATOR.join(result)
+
+
+def sync(
+    ours_lines: list[str],
+    theirs_lines: list[str],
+    base_lines: list[str] | None,
+    exists: Callable[[str], bool],
+) -> tuple[list[str], list[str]]:
+    """Return .env's new lines and one note per change (or per value kept on purpose)."""
+    if base_lines is not None and ours_lines == base_lines:
+        # .env was never edited: it simply becomes the new .env.example
+        if ours_lines == theirs_lines:
+            return list(ours_lines), []
+        return list(theirs_lines), ["took the new .env.example (.env was never edited)"]
+    ours, theirs = parse(ours_lines), parse(theirs_lines)
+    base = parse(base_lines) if base_lines is not None else None
+    notes: list[str] = []
+    out: list[str] = []
+    for line in ours_lines:
+        match = LINE.match(line)
+        if not match:
+            out.append(line)
+            continue
+        key, value = match.groups()
+        if key == LAYERS and key in theirs:
+            merged = merge_layers(value, theirs[key], base.get(key) if base else None, exists)
+            if merged != value:
+                notes.append(f"{key}: {value} -> {merged}")
+            out.append(f"{key}={merged}")
+        elif base is None or key not in base:
+            out.append(line)  # your own key, or nothing to compare with
+        elif key not in theirs:
+            if value == base[key]:
+                notes.append(f"removed {key} (the template dropped it)")
+            else:
+                notes.append(f"kept {key}={value}: the template dropped it, but you had changed it")
+                out.append(line)
+        elif value == base[key] and theirs[key] != value:
+            notes.append(f"{key}: {value} -> {theirs[key]} (new template default)")
+            out.append(f"{key}={theirs[key]}")
+        else:
+            out.append(line)
+    missing = [k for k in theirs if k not in ours and (base is None or k not in base)]
+    if missing:
+        while out and not out[-1].strip():
+            out.pop()
+        out.extend(["", "# Added from .env.example by scripts/sync_env.py (copier update):"])
+        for key in missing:
+            out.extend(comment_above(theirs_lines, key))
+            out.append(f"{key}={theirs[key]}")
+            notes.append(f"added {key}={theirs[key]}")
+    return out, notes
+
+
+def committed_example(root: pathlib.Path) -> list[str] | None:
+    """.env.example as of HEAD: what the template rendered before this update (None if unknown)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    # fixed arguments, no user input: nothing to inject
+    show = subprocess.run([git, "show", "HEAD:./.env.example"], cwd=root,  # noqa: S603
+                          capture_output=True, text=True, check=False)
+    return show.stdout.splitlines() if show.returncode == 0 else None
+
+
+def in_git_work_tree(root: pathlib.Path) -> bool:
+    git = shutil.which("git")
+    if git is None:
+        return False
+    probe = subprocess.run([git, "rev-parse", "--is-inside-work-tree"], cwd=root,  # noqa: S603
+                           capture_output=True, text=True, check=False)
+    return probe.stdout.strip() == "true"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="merge .env.example's changes into .env")
+    parser.add_argument("root", nargs="?", type=pathlib.Path, default=pathlib.Path.cwd())
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 if .env is behind")
+    parser.add_argument("--base-from-git", action="store_true",
+                        help="three-way merge against HEAD:.env.example (copier update's task); "
+                             "does nothing outside a git work tree (copier's scratch renders)")
+    args = parser.parse_args()
+    root: pathlib.Path = args.root
+    env, example = root / ".env", root / ".env.example"
+    if args.base_from_git and not in_git_work_tree(root):
+        return 0
+    if not env.is_file() or not example.is_file():
+        return 0  # nothing to merge: `make .env` copies the example
+    ours = env.read_text().splitlines()
+    base = committed_example(root) if args.base_from_git else None
+    new, notes = sync(ours, example.read_text().splitlines(), base, lambda f: (root / f).is_file())
+    if new == ours:
+        return 0
+    print(".env " + ("is behind .env.example:" if args.check else "updated from .env.example:"))
+    for note in notes:
+        print(f"  {note}")
+    if args.check:
+        print("  run `make env-sync` to apply")
+        return 1
+    env.write_text("\n".join(new) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
