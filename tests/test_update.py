@@ -23,7 +23,7 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import DEFAULT_SERVICES, REPO, compose_binary, load_yaml_all, tool
+from conftest import ALL_SERVICES, ALL_TARGETS, DEFAULT_SERVICES, REPO, compose_binary, load_yaml_all, tool
 from packaging.version import Version
 
 IGNORE = shutil.ignore_patterns(
@@ -244,10 +244,19 @@ def answers_of(project: pathlib.Path) -> dict:
 # ------------------------------------------------------------------ from each release to HEAD
 
 
+EVERYTHING = {
+    "services": ALL_SERVICES,
+    "deploy_targets": ALL_TARGETS,
+    "gcp_project": "acme-prod-123",
+    "domain": "example.org",
+}
+
+
+@pytest.mark.parametrize("answers", [{}, EVERYTHING], ids=["defaults", "everything@all-targets"])
 @pytest.mark.parametrize("release", [r["version"] for r in RELEASES])
-def test_update_from_a_release_equals_a_fresh_copy(history, tmp_path, release):
-    """Defaults, untouched project: the update is clean and yields exactly what a copy of HEAD does."""
-    project = make_project(history, tmp_path / "project", f"v{release}")
+def test_update_from_a_release_equals_a_fresh_copy(history, tmp_path, release, answers):
+    """Untouched project: the update is clean and yields exactly what a copy of HEAD does."""
+    project = make_project(history, tmp_path / "project", f"v{release}", **answers)
     before = secrets_of(project)
 
     update(project, history.head)
@@ -257,7 +266,15 @@ def test_update_from_a_release_equals_a_fresh_copy(history, tmp_path, release):
     assert secrets_of(project) == before, "an update must never regenerate a secret"
     fresh = tmp_path / "fresh"
     copier(
-        "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", history.head, str(history.path), str(fresh)
+        "copy",
+        "--trust",
+        "--defaults",
+        "--quiet",
+        "--vcs-ref",
+        history.head,
+        *data_args(answers),
+        str(history.path),
+        str(fresh),
     )
     assert_same_tree(project, fresh)
     assert_render_checks(project)
