@@ -3,6 +3,7 @@
 nox -s tests          render every supported combination and validate it with the real tools
 nox -s smoke          build and run generated projects in Docker (needs an engine)
 nox -s lint           ruff on extensions/, tests/, tools/ and a rendered project's Python
+nox -s security       every supported combination through six scanners: 0 CRITICAL/HIGH (see README)
 nox -s lock           refresh the generated api's uv.lock and the frontend's package-lock.json
 nox -s bench          timings and sizes (medians), printed as a table
 """
@@ -44,6 +45,16 @@ def tests(session: nox.Session) -> None:
     env = {"DOCKWRIGHT_SCANNERS_BIN": str(scanners(session))}
     workers = ["-n", "2"] if "-n" not in session.posargs else []
     session.run("pytest", "-m", "not docker", *workers, *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON, default=False)
+def security(session: nox.Session) -> None:
+    """Render every supported combination (tests/combos.py) and run hadolint, compose-lint, checkov,
+    trivy (config + secrets), zizmor, kubernetes-validate and the Pod Security check on it; fail on
+    any CRITICAL/HIGH finding not in security/accepted.yml (tools/security_gate.py)."""
+    install(session, "test")
+    env = {"DOCKWRIGHT_SCANNERS_BIN": str(scanners(session))}
+    session.run("python", "tools/security_gate.py", *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, default=False)

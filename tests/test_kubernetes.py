@@ -22,18 +22,9 @@ from _deploy import (
     pod_specs,
 )
 from conftest import derived, load_yaml_all, run, tool
+from pod_security import violations
 
 K8S_COMBOS = combos(("gke",), ("private",), ALL)
-PSS_VOLUME_TYPES = {
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-}
 
 
 @pytest.fixture(scope="module")
@@ -110,38 +101,11 @@ def test_kubernetes_validate_catches_an_unknown_field(built, tmp_path):
 
 @pytest.mark.parametrize(("services", "targets"), K8S_COMBOS)
 def test_pod_security_restricted(built, services, targets):
+    # the rules live in tests/pod_security.py, shared with the security gate (nox -s security)
     _, built_overlays = built(services, targets)
     for overlay, docs in built_overlays.items():
-        specs = list(pod_specs(docs))
-        for label, spec in specs:
-            where = f"{overlay}: {label}"
-            pod_sc = spec.get("securityContext", {})
-            assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")), where
-            assert spec.get("automountServiceAccountToken") is False, where
-            for volume in spec.get("volumes", []):
-                kinds = set(volume) - {"name"}
-                assert kinds <= PSS_VOLUME_TYPES, f"{where}: volume {volume['name']} is {kinds}"
-            containers = spec.get("initContainers", []) + spec["containers"]
-            for c in containers:
-                sc = c.get("securityContext", {})
-                cwhere = f"{where} container {c['name']}"
-                assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, cwhere
-                uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
-                assert isinstance(uid, int) and uid > 0, cwhere
-                seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {}))
-                assert seccomp.get("type") in {"RuntimeDefault", "Localhost"}, cwhere
-                assert sc.get("allowPrivilegeEscalation") is False, cwhere
-                assert sc.get("privileged", False) is False, cwhere
-                assert sc.get("readOnlyRootFilesystem") is True, cwhere
-                assert "ALL" in sc.get("capabilities", {}).get("drop", []), cwhere
-                assert set(sc.get("capabilities", {}).get("add", [])) <= {"NET_BIND_SERVICE"}, cwhere
-                assert not any(p.get("hostPort") for p in c.get("ports", [])), cwhere
-                # memory request = limit; every container has limits
-                res = c.get("resources", {})
-                assert res.get("limits", {}).get("memory"), cwhere
-                assert res["limits"]["memory"] == res.get("requests", {}).get("memory"), cwhere
-            for c in spec["containers"]:
-                assert "livenessProbe" in c and "readinessProbe" in c, f"{where} {c['name']}"
+        problems = violations(docs)
+        assert not problems, f"{overlay}:\n" + "\n".join(map(str, problems))
 
 
 @pytest.mark.parametrize(("services", "targets"), K8S_COMBOS)

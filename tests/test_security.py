@@ -1,151 +1,232 @@
-"""Security scanners on generated projects: checkov (Dockerfiles, built Kubernetes overlays, GitHub
-workflows, secrets), trivy (Kubernetes misconfigurations), compose-lint (the merged production
-compose model). Zero findings, except the ones excused in tests/security_exceptions.yml."""
+"""Security scanners on generated projects, through the security gate's own functions
+(tools/security_gate.py, run in full by `nox -s security`):
+
+- the supported combinations (tests/combos.py) are valid answers and cover every service and target;
+- the gate's logic on synthetic findings: severity mapping, accepted-matching, stale entries, verdict;
+- four combinations scanned for real, as before the gate existed: checkov (Dockerfiles, workflows,
+  secrets; built Kubernetes overlays), trivy (built overlays, MEDIUM and up), compose-lint (the
+  merged production model, MEDIUM and up). Zero findings, except the ones security/accepted.yml
+  accepts.
+"""
 
 from __future__ import annotations
 
-import json
-import pathlib
+import sys
 
 import pytest
-import yaml
-from conftest import ALL_SERVICES, ALL_TARGETS, DEFAULT_SERVICES, REPO, compose_binary, run, tool
+import rules
+from combos import BY_ID, DEFAULT, EVERYTHING_ALL, SUPPORTED
+from conftest import REPO, answers
 
-EXCEPTIONS = yaml.safe_load((REPO / "tests" / "security_exceptions.yml").read_text())
-COMBOS = {
-    "defaults@vps": (DEFAULT_SERVICES, ["vps"]),
-    "everything@all-targets": (ALL_SERVICES, ALL_TARGETS),
-    "api@gke": (["api"], ["gke"]),
-    "frontend+nginx@vps+private": (["frontend", "nginx"], ["vps", "private"]),
-}
+sys.path.insert(0, str(REPO / "tools"))
+import security_gate as gate
 
-
-@pytest.fixture(params=list(COMBOS), scope="module")
-def project(request, renders):
-    services, targets = COMBOS[request.param]
-    return renders.combo(services, targets)
+ACCEPTED = gate.load_accepted()
+SCANNED = ["defaults@vps", "everything@all-targets", "api@gke", "frontend+nginx@vps+private"]
 
 
-def built_overlays(project: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
-    overlays = project / "kubernetes" / "overlays"
-    files = []
-    for overlay in sorted(overlays.iterdir()) if overlays.is_dir() else []:
-        target = out / f"{overlay.name}.yaml"
-        target.write_text(run(["kubectl", "kustomize", str(overlay)]).stdout)
-        files.append(target)
-    return files
+# ------------------------------------------------------------------ the supported list
+def test_supported_combinations_are_valid_answers():
+    assert len({c.id for c in SUPPORTED}) == len(SUPPORTED), "duplicate ids"
+    assert 15 <= len(SUPPORTED) <= 25
+    for combo in SUPPORTED:
+        assert not combo.problems(), f"{combo.id}: {combo.problems()}"
+        answers(**combo.answers())  # refuses keys that are not questions
 
 
-def checkov(*args: str) -> list[dict]:
-    proc = run(
+def test_supported_combinations_cover_every_service_and_target():
+    assert DEFAULT.services == ("api", "db", "cache", "frontend", "proxy") and DEFAULT.targets == ("vps",)
+    assert set(EVERYTHING_ALL.services) == set(rules.SERVICES)
+    assert set(EVERYTHING_ALL.targets) == set(rules.TARGETS)
+    needs = {"db": {"api"}, "cache": {"api"}, "observability": {"api"}, "proxy": {"nginx"}}
+    for service in rules.SERVICES:
+        alone = {service} | needs.get(service, set())
+        assert any(set(c.services) == alone for c in SUPPORTED), f"{service} alone (or with its needs)"
+    for target in rules.TARGETS:
+        assert any(c.targets == (target,) for c in SUPPORTED), f"{target} alone"
+
+
+# ------------------------------------------------------------------ the gate's logic
+def finding(**kw) -> gate.Finding:
+    base = {"tool": "checkov", "rule": "CKV_X", "severity": "HIGH", "combo": "c@vps", "file": "Dockerfile"}
+    return gate.Finding(**{**base, "message": "m", **kw})
+
+
+def test_severity_mapping():
+    hadolint = gate.parse_hadolint(
         [
-            tool("checkov"),
-            *args,
-            "--skip-download",
-            "--compact",
-            "--quiet",
-            "-o",
-            "json",
-            "--skip-check",
-            ",".join(EXCEPTIONS["checkov"]),
-        ],
-        check=False,
-        timeout=600,
-    )
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    reports = json.loads(proc.stdout) if proc.stdout.strip() else []
-    return reports if isinstance(reports, list) else [reports]
-
-
-def failures(reports: list[dict]) -> list[str]:
-    return [
-        f"{f['check_id']} {f['check_name']} {f['file_path']} {f.get('resource', '')}"
-        for r in reports
-        for f in r.get("results", {}).get("failed_checks", [])
-    ]
-
-
-def test_checkov_project_files(project):
-    reports = checkov(
-        "-d",
-        str(project),
-        "--framework",
-        "dockerfile",
-        "github_actions",
-        "secrets",
-        "--skip-path",
-        "secrets",
-        "--skip-path",
-        "kubernetes",
-        "--skip-path",
-        "node_modules",
-    )
-    assert not failures(reports), "\n".join(failures(reports))
-    passed = sum(r.get("summary", {}).get("passed", 0) for r in reports)
-    assert passed > 0, "checkov checked nothing"
-
-
-def test_checkov_kubernetes(project, tmp_path):
-    if not built_overlays(project, tmp_path):
-        pytest.skip("no Kubernetes target in this combination")
-    reports = checkov("-d", str(tmp_path), "--framework", "kubernetes")
-    assert not failures(reports), "\n".join(failures(reports))
-    assert sum(r.get("summary", {}).get("passed", 0) for r in reports) > 0
-
-
-def test_trivy_kubernetes(project, tmp_path):
-    if not built_overlays(project, tmp_path):
-        pytest.skip("no Kubernetes target in this combination")
-    ignore = tmp_path / ".trivyignore"
-    ignore.write_text("\n".join(EXCEPTIONS["trivy"]) + "\n")
-    report = tmp_path / "trivy.json"
-    run(
-        [
-            tool("trivy"),
-            "config",
-            "--skip-check-update",
-            "--quiet",
-            "--severity",
-            "MEDIUM,HIGH,CRITICAL",
-            "--ignorefile",
-            str(ignore),
-            "--exit-code",
-            "1",
-            "--format",
-            "json",
-            "--output",
-            str(report),
-            str(tmp_path),
+            {"file": "c@vps/Dockerfile", "code": f"DL{i}", "level": level, "line": 1, "message": "m"}
+            for i, level in enumerate(["error", "warning", "info", "style"])
         ]
     )
+    assert [f.severity for f in hadolint] == ["HIGH", "MEDIUM", "LOW", "LOW"]
+    assert {(f.combo, f.file) for f in hadolint} == {("c@vps", "Dockerfile")}
+    check = {"check_id": "CKV_K8S_1", "check_name": "n", "file_path": "/c@vps/kustomize/gke.yaml"}
+    checkov, checked = gate.parse_checkov(
+        [
+            {
+                "check_type": "kubernetes",
+                "summary": {"passed": 3, "failed": 1},
+                "results": {"failed_checks": [{**check, "severity": "LOW"}], "skipped_checks": [check]},
+            }
+        ]
+    )
+    assert [f.severity for f in checkov] == ["HIGH", "HIGH"]  # no severity offline: strict; inline skips too
+    assert checkov[0].file == "kustomize/gke.yaml" and checked["kubernetes"] == 4
+    zizmor = gate.parse_zizmor(
+        [
+            {
+                "ident": "some-audit",
+                "desc": "d",
+                "determinations": {"severity": sev},
+                "locations": [
+                    {
+                        "symbolic": {
+                            "key": {"Local": {"verbatim_path": "c@vps/.github/workflows/ci.yml"}},
+                            "kind": "Primary",
+                        }
+                    }
+                ],
+            }
+            for sev in ("High", "Medium", "Low", "Informational")
+        ]
+    )
+    assert [f.severity for f in zizmor] == ["HIGH", "MEDIUM", "LOW", "LOW"]
+    trivy, _ = gate.parse_trivy(
+        {"Results": [{"Target": "c@vps/Dockerfile", "Class": "config", "Misconfigurations": [
+            {"ID": "DS-0002", "Severity": "HIGH", "Status": "FAIL"},
+            {"ID": "DS-0001", "Severity": "UNKNOWN", "Status": "FAIL"},
+            {"ID": "DS-0003", "Severity": "CRITICAL", "Status": "PASS"},
+        ]}]},
+        "trivy-config",
+    )  # fmt: skip
+    assert [(f.rule, f.severity) for f in trivy] == [("DS-0002", "HIGH"), ("DS-0001", "HIGH")]
+    lint = gate.parse_compose_lint(
+        {
+            "findings": [
+                {"file": "c@vps/compose/prod.yml", "rule_id": "CL-1", "severity": "medium", "service": "db"}
+            ]
+        }
+    )
+    assert (lint[0].severity, lint[0].resource, lint[0].file) == ("MEDIUM", "db", "compose/prod.yml")
 
 
-def test_compose_lint_production(project, tmp_path):
-    if not (project / "compose.prod.yml").exists():
-        pytest.skip("no vps target in this combination")
-    layers = next(x for x in (project / ".env").read_text().splitlines() if x.startswith("COMPOSE_FILE="))
-    env = {
-        "COMPOSE_FILE": layers.split("=", 1)[1] + ":compose.prod.yml",
-        "COMPOSE_PATH_SEPARATOR": ":",
-        "API_TAG": "0" * 40,
-        "FRONTEND_TAG": "0" * 40,
+def test_kubernetes_schema_and_pod_security_severities():
+    pod = {
+        "containers": [
+            {
+                "name": "app",
+                "image": "nginx:1.27.0",
+                "securityContext": {"privileged": True, "runAsUser": 0},
+            }
+        ]
     }
-    merged = tmp_path / "compose.yml"
-    merged.write_text(run([compose_binary(), "config"], cwd=project, env=env).stdout)
-    config = tmp_path / ".compose-lint.yml"
-    config.write_text(
-        yaml.safe_dump({"rules": {rule: {"enabled": False} for rule in EXCEPTIONS["compose-lint"]}})
-    )
-    run(
-        [
-            tool("compose-lint"),
-            "check",
-            "--fail-on",
-            "medium",
-            "--config",
-            str(config),
-            "--no-env",
-            "--strict-config",
-            str(merged),
-        ]
-    )
+    docs = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": pod},
+        {"apiVersion": "cloud.google.com/v1", "kind": "BackendConfig", "metadata": {"name": "b"}, "spec": {}},
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "dat": {}},
+    ]
+    found = {
+        (f.tool, f.rule, f.resource.split(" ")[0]): f.severity for f in gate.k8s_findings("c", "k.yaml", docs)
+    }
+    assert found[("kubernetes-validate", "no-schema", "BackendConfig/b")] == "LOW"  # GKE CRD: a warning
+    assert found[("kubernetes-validate", "no-schema", "Widget/w")] == "HIGH"
+    assert found[("kubernetes-validate", "schema", "ConfigMap/c")] == "HIGH"  # strict: unknown field
+    pss = {rule for (tool, rule, _), sev in found.items() if tool == "pod-security" and sev == "HIGH"}
+    assert {"pss/privileged", "pss/run-as-non-root-user", "pss/privilege-escalation", "pss/seccomp"} <= pss
+
+
+def test_accepted_matching_stale_entries_and_verdict():
+    accepted = [
+        gate.Accepted("checkov", "CKV_A", ("kustomize/*.yaml",), "images are pinned"),
+        gate.Accepted("compose-lint", "CL-1", ("compose/prod.yml",), "entry point", resource="proxy"),
+        gate.Accepted("trivy-config", "KSV-1", ("kustomize/*.yaml",), "matches nothing"),
+    ]
+    findings = [
+        finding(rule="CKV_A", file="kustomize/gke.yaml"),
+        finding(rule="CKV_A", file="Dockerfile"),  # same rule, other file: not accepted
+        finding(
+            tool="compose-lint", rule="CL-1", severity="MEDIUM", file="compose/prod.yml", resource="proxy"
+        ),
+        finding(tool="compose-lint", rule="CL-1", severity="HIGH", file="compose/prod.yml", resource="db"),
+        finding(rule="CKV_B", severity="LOW"),
+    ]
+    stale = gate.apply_accepted(findings, accepted)
+    assert [f.accepted for f in findings] == ["images are pinned", None, "entry point", None, None]
+    assert [e.rule for e in stale] == ["KSV-1"]
+    assert [(f.rule, f.file, f.resource) for f in findings if f.blocking] == [
+        ("CKV_A", "Dockerfile", ""),
+        ("CL-1", "compose/prod.yml", "db"),
+    ]
+    text, ok = gate.summarize(findings, stale, ["c@vps"], full=True)
+    assert not ok and "FAIL: 2 CRITICAL/HIGH" in text and "stale" in text
+    assert gate.cell([f for f in findings if f.tool == "checkov"]) == "0/1/0/1"  # open C/H/M/L
+    assert "0/1/0/1" in text.splitlines()[3] and text.splitlines()[3].startswith("c@vps")
+    # only LOW/MEDIUM and accepted findings left: it passes; a stale entry fails the full run only
+    rest = [f for f in findings if not f.blocking]
+    assert gate.summarize(rest, [], ["c@vps"], full=True)[1]
+    assert not gate.summarize(rest, stale, ["c@vps"], full=True)[1]
+    assert gate.summarize(rest, stale, ["c@vps"], full=False)[1]
+
+
+def test_accepted_file_is_well_formed(tmp_path):
+    assert ACCEPTED, "security/accepted.yml is empty"
+    assert not (REPO / "tests" / "security_exceptions.yml").exists(), "one file: security/accepted.yml"
+    for entry in ACCEPTED:
+        assert entry.tool in gate.SCANNERS and len(entry.reason) > 30, entry
+    broken = tmp_path / "accepted.yml"
+    broken.write_text("- {tool: checkov, rule: CKV_A, files: [Dockerfile]}\n")
+    with pytest.raises(ValueError, match="reason"):
+        gate.load_accepted(broken)
+    broken.write_text("- {tool: chekov, rule: CKV_A, files: [Dockerfile], reason: typo in the tool}\n")
+    with pytest.raises(ValueError, match="tool"):
+        gate.load_accepted(broken)
+
+
+# ------------------------------------------------------------------ real scans
+@pytest.fixture(params=SCANNED, scope="module")
+def scanned(request, renders, tmp_path_factory):
+    """(scan root, what the gate collected) for one combination: tree/<id>/ and built/<id>/."""
+    combo = BY_ID[request.param]
+    project = renders.get(**combo.answers())
+    out = tmp_path_factory.mktemp("security")
+    return out, gate.collect(combo.id, project, out)
+
+
+def unaccepted(findings: list[gate.Finding], minimum: str = "LOW") -> list[str]:
+    gate.apply_accepted(findings, gate.load_accepted())
+    worst = gate.SEVERITIES.index(minimum)
+    return [str(f) for f in findings if not f.accepted and gate.SEVERITIES.index(f.severity) <= worst]
+
+
+def test_checkov_project_files(scanned):
+    # raises GateError when a framework checked nothing; secrets scans every file
+    out, meta = scanned
+    problems = unaccepted(gate.run_checkov(out, [meta], "tree"))
+    assert not problems, "\n".join(problems)
+
+
+def test_checkov_kubernetes(scanned):
+    out, meta = scanned
+    if not meta["manifests"]:
+        pytest.skip("no Kubernetes target in this combination")
+    problems = unaccepted(gate.run_checkov(out, [meta], "built"))
+    assert not problems, "\n".join(problems)
+
+
+def test_trivy_kubernetes(scanned):
+    out, meta = scanned
+    if not meta["manifests"]:
+        pytest.skip("no Kubernetes target in this combination")
+    problems = unaccepted(gate.run_trivy_config(out, [meta]), minimum="MEDIUM")
+    assert not problems, "\n".join(problems)
+
+
+def test_compose_lint_production(scanned):
+    out, meta = scanned
+    if "compose/prod.yml" not in meta["compose"]:
+        pytest.skip("no vps target in this combination")
+    prod = [f for f in gate.run_compose_lint(out, [meta]) if f.file == "compose/prod.yml"]
+    problems = unaccepted(prod, minimum="MEDIUM")
+    assert not problems, "\n".join(problems)
