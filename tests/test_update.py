@@ -436,11 +436,9 @@ def test_option_change_equals_a_fresh_copy(history, tmp_path, flip):
         str(history.path),
         str(fresh),
     )
-    # .env: the settings of a fresh copy, with the user's own port (new keys are appended, so
-    # compare settings, not bytes)
-    assert env_of(project) == {**env_of(fresh), "API_PORT": "18000"}
-    (project / ".env").unlink()
-    (fresh / ".env").unlink()
+    # .env: a fresh copy's, new keys in their place, with the user's own port
+    assert env.read_text() == (fresh / ".env").read_text().replace("API_PORT=8000", "API_PORT=18000")
+    env.write_text((fresh / ".env").read_text())
     assert_same_tree(project, fresh)
     assert_clean_merge(project)
     after = secrets_of(project)
@@ -448,7 +446,6 @@ def test_option_change_equals_a_fresh_copy(history, tmp_path, flip):
     assert set(after) == set(before) | set(secrets_of(fresh)), (
         "new services get their secrets; none is deleted"
     )
-    shutil.copy(project / ".env.example", project / ".env")
     assert_render_checks(project)
 
 
@@ -530,11 +527,9 @@ NEW_ENV = [
             [
                 "COMPOSE_FILE=compose.yml:compose.db.yml:compose.cache.yml:compose.api.yml:compose-dev.yml",
                 "API_PORT=18000",
-                "MINE=x",
-                "",
-                "# Added from .env.example by scripts/sync_env.py (copier update):",
                 "# the cache's port",
                 "CACHE_PORT=6379",
+                "MINE=x",
             ],
             id="edited-keeps-values-and-own-layers",
         ),
@@ -543,11 +538,9 @@ NEW_ENV = [
             BASE_ENV,
             [
                 "COMPOSE_FILE=compose.yml:compose.cache.yml:compose.api.yml",
-                "OLD=2",
-                "",
-                "# Added from .env.example by scripts/sync_env.py (copier update):",
                 "# the cache's port",
                 "CACHE_PORT=6379",
+                "OLD=2",
             ],
             id="user-removals-stay-removed-changed-dropped-key-stays",
         ),
@@ -557,8 +550,6 @@ NEW_ENV = [
             [
                 "COMPOSE_FILE=compose.yml:compose.db.yml:compose.cache.yml:compose.api.yml",
                 "API_PORT=1",
-                "",
-                "# Added from .env.example by scripts/sync_env.py (copier update):",
                 "# the cache's port",
                 "CACHE_PORT=6379",
             ],
@@ -595,3 +586,12 @@ def test_make_env_check_reports_a_stale_env_and_env_sync_fixes_it(renders, tmp_p
     assert env.read_text() == (project / ".env.example").read_text()
     again = subprocess.run(["make", "env-check"], cwd=project, capture_output=True, text=True)
     assert again.returncode == 0 and again.stdout == ""
+
+
+def test_sync_env_drops_a_removed_services_settings_with_their_comments():
+    base = ["A=1", "", "# the frontend's url", "URL=x", "", "# ports", "P1=1", "P2=2"]
+    new = ["A=1", "", "# ports", "P2=2"]
+    ours = ["A=1", "", "# the frontend's url", "URL=x", "", "# ports", "P1=1", "P2=20"]
+    got, notes = sync_env_module().sync(ours, new, base, lambda _: True)
+    assert got == ["A=1", "", "# ports", "P2=20"]
+    assert notes == ["removed URL (the template dropped it)", "removed P1 (the template dropped it)"]

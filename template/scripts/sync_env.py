@@ -7,7 +7,7 @@ script merges them key by key.
 After `copier update` (a Copier task, `--base-from-git`), it knows the template's old defaults
 (.env.example as last committed) and the new ones (.env.example in the work tree), and merges
 three ways, like git:
-  - a key the template added is appended with its default (and the comment above it);
+  - a key the template added is inserted where .env.example has it, with its comment;
   - a value you never changed follows the template's new default; a value you changed stays;
   - a key the template dropped goes if you never changed it, and stays (with a note) if you did;
   - a key you deleted is not brought back;
@@ -42,16 +42,36 @@ def parse(lines: list[str]) -> dict[str, str]:
     return out
 
 
-def comment_above(lines: list[str], key: str) -> list[str]:
-    """The comment lines directly above `key=` in `lines` (its explanation in .env.example)."""
+def block_of(lines: list[str], key: str) -> list[str]:
+    """`key=` as .env.example has it: with the comment lines directly above it, and the blank
+    line that opens its section, if any."""
     for i, line in enumerate(lines):
         match = LINE.match(line)
         if match and match.group(1) == key:
             start = i
             while start > 0 and lines[start - 1].startswith("#"):
                 start -= 1
-            return lines[start:i]
+            opens_section = start < i and start > 0 and not lines[start - 1].strip()
+            return [""] * opens_section + lines[start : i + 1]
     return []
+
+
+def insert_missing(out: list[str], theirs_lines: list[str], missing: list[str]) -> None:
+    """Put each missing key where .env.example has it: after the nearest key above it there that
+    .env has too (at the end when there is none)."""
+    order = list(parse(theirs_lines))
+    for key in missing:
+        block, position = block_of(theirs_lines, key), None
+        for previous in reversed(order[: order.index(key)]):
+            found = [i for i, line in enumerate(out)
+                     if (m := LINE.match(line)) and m.group(1) == previous]
+            if found:
+                position = found[0] + 1
+                break
+        if position is None:  # no neighbour: a section of its own at the end
+            position = len(out)
+            block = block if not block[0].strip() else ["", *block]
+        out[position:position] = block
 
 
 def merge_layers(ours: str, theirs: str, base: str | None, exists: Callable[[str], bool]) -> str:
@@ -101,6 +121,10 @@ def sync(
         elif key not in theirs:
             if value == base[key]:
                 notes.append(f"removed {key} (the template dropped it)")
+                # its explanation goes too, unless the new .env.example still has that comment
+                explanation = set(block_of(base_lines, key)) - set(theirs_lines)
+                while out and out[-1].startswith("#") and out[-1] in explanation:
+                    out.pop()
             else:
                 notes.append(f"kept {key}={value}: the template dropped it, but you had changed it")
                 out.append(line)
@@ -110,14 +134,10 @@ def sync(
         else:
             out.append(line)
     missing = [k for k in theirs if k not in ours and (base is None or k not in base)]
-    if missing:
-        while out and not out[-1].strip():
-            out.pop()
-        out.extend(["", "# Added from .env.example by scripts/sync_env.py (copier update):"])
-        for key in missing:
-            out.extend(comment_above(theirs_lines, key))
-            out.append(f"{key}={theirs[key]}")
-            notes.append(f"added {key}={theirs[key]}")
+    insert_missing(out, theirs_lines, missing)
+    notes.extend(f"added {key}={theirs[key]}" for key in missing)
+    if any(note.startswith("removed ") for note in notes):  # no double blank lines left behind
+        out = [line for i, line in enumerate(out) if line.strip() or (i and out[i - 1].strip())]
     return out, notes
 
 
