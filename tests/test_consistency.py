@@ -70,7 +70,11 @@ def test_same_application_everywhere(renders, services, targets):
     # the api's settings: the same variable names (compose/k8s use *_FILE, Cloud Run the plain
     # variable from Secret Manager) and the same database name and user
     compose_env = compose["api"]["environment"]
-    config = by_kind(gke_docs, "ConfigMap")["api-config"]["data"]
+    # k8s: the ConfigMap, plus the password-file paths set on the container beside their mounts
+    config = {
+        **by_kind(gke_docs, "ConfigMap")["api-config"]["data"],
+        **{e["name"]: e["value"] for e in gke["api"][0].get("env", [])},
+    }
     run_env = {e["name"]: e.get("value") for e in run["api"]["env"]}
     assert set(config) == set(compose_env)
     assert {k.removesuffix("_FILE") for k in config} == set(run_env)
