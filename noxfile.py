@@ -2,7 +2,7 @@
 
 nox -s tests          render every supported combination and validate it with the real tools
 nox -s smoke          build and run generated projects in Docker (needs an engine)
-nox -s lint           ruff on extensions/, tests/, tools/ and a rendered project's Python
+nox -s lint           ruff on extensions/, tests/, tools/, migrations.py and a rendered project's Python
 nox -s security       every supported combination through six scanners: 0 CRITICAL/HIGH (see README)
 nox -s lock           refresh the generated api's uv.lock and the frontend's package-lock.json
 nox -s bench          timings and sizes (medians), printed as a table
@@ -68,8 +68,9 @@ def smoke(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff on the template's own Python and on a rendered project's Python."""
     install(session, "test")
-    session.run("ruff", "check", "extensions", "tests", "tools", "noxfile.py")
-    session.run("ruff", "format", "--check", "extensions", "tests", "tools", "noxfile.py")
+    ours = ["extensions", "tests", "tools", "migrations.py", "noxfile.py"]
+    session.run("ruff", "check", *ours)
+    session.run("ruff", "format", "--check", *ours)
     with tempfile.TemporaryDirectory() as tmp:
         dst = pathlib.Path(tmp) / "project"
         session.run(
