@@ -136,7 +136,7 @@ def template_repo(tmp_path, history) -> TemplateRepo:
     return TemplateRepo(dst, list(history.tags))
 
 
-def make_project(repo: TemplateRepo, dst: pathlib.Path, tag: str, **data) -> pathlib.Path:
+def fresh_copy(repo: TemplateRepo, dst: pathlib.Path, tag: str, **data) -> pathlib.Path:
     copier(
         "copy",
         "--trust",
@@ -148,6 +148,12 @@ def make_project(repo: TemplateRepo, dst: pathlib.Path, tag: str, **data) -> pat
         str(repo.path),
         str(dst),
     )
+    return dst
+
+
+def make_project(repo: TemplateRepo, dst: pathlib.Path, tag: str, **data) -> pathlib.Path:
+    """A fresh copy, committed: what `copier update` starts from."""
+    fresh_copy(repo, dst, tag, **data)
     git(dst, "init", "-q", "-b", "main")
     git(dst, "add", "-A")
     git(dst, "commit", "-qm", "generated")
@@ -264,18 +270,7 @@ def test_update_from_a_release_equals_a_fresh_copy(history, tmp_path, release, a
     assert answers_of(project)["_commit"] == history.head
     assert_clean_merge(project)
     assert secrets_of(project) == before, "an update must never regenerate a secret"
-    fresh = tmp_path / "fresh"
-    copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        "--quiet",
-        "--vcs-ref",
-        history.head,
-        *data_args(answers),
-        str(history.path),
-        str(fresh),
-    )
+    fresh = fresh_copy(history, tmp_path / "fresh", history.head, **answers)
     assert_same_tree(project, fresh)
     assert_render_checks(project)
 
@@ -421,21 +416,10 @@ def test_option_change_equals_a_fresh_copy(history, tmp_path, flip):
 
     update(project, history.head, **change)
 
-    fresh = tmp_path / "fresh"
     recorded = {k: v for k, v in answers_of(project).items() if not k.startswith("_")}
     assert recorded | change == recorded, "the new answers are recorded"
     # the same answers: an answer given earlier (e.g. registry) stays, like any default it derived
-    copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        "--quiet",
-        "--vcs-ref",
-        history.head,
-        *data_args(recorded),
-        str(history.path),
-        str(fresh),
-    )
+    fresh = fresh_copy(history, tmp_path / "fresh", history.head, **recorded)
     # .env: a fresh copy's, new keys in their place, with the user's own port
     assert env.read_text() == (fresh / ".env").read_text().replace("API_PORT=8000", "API_PORT=18000")
     env.write_text((fresh / ".env").read_text())
