@@ -230,3 +230,23 @@ def test_compose_lint_production(scanned):
     prod = [f for f in gate.run_compose_lint(out, [meta]) if f.file == "compose/prod.yml"]
     problems = unaccepted(prod, minimum="MEDIUM")
     assert not problems, "\n".join(problems)
+
+
+def test_readme_rows_must_match_the_run(tmp_path):
+    """README.md publishes some combinations' counts; a full run fails when they drift."""
+    findings = [
+        finding(combo="defaults@vps", tool="compose-lint", severity="MEDIUM"),
+        finding(combo="defaults@vps", tool="checkov", severity="HIGH", accepted="a reason"),
+    ]
+    zeros = ["0/0/0/0"] * len(gate.SCANNERS)
+    row = dict(zip(gate.SCANNERS, zeros, strict=True)) | {"compose-lint": "0/0/1/0"}
+    readme = tmp_path / "README.md"
+    readme.write_text("| `defaults@vps` | " + " | ".join(row.values()) + " | 1 |\n| `nope` | x |\n")
+    assert gate.readme_drift(findings, readme) == []
+    readme.write_text("| `defaults@vps` | " + " | ".join(zeros) + " | 0 |\n")
+    assert gate.readme_drift(findings, readme) == [
+        "defaults@vps compose-lint: README.md says 0/0/0/0, this run 0/0/1/0",
+        "defaults@vps accepted: README.md says 0, this run 1",
+    ]
+    text, ok = gate.summarize(findings, [], ["defaults@vps"], True, gate.readme_drift(findings, readme))
+    assert not ok and "README.md's Security table is out of date" in text

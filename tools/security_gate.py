@@ -677,7 +677,7 @@ def grouped(findings: list[Finding]) -> list[str]:
 
 
 def summarize(
-    findings: list[Finding], stale: list[Accepted], combo_ids: list[str], full: bool
+    findings: list[Finding], stale: list[Accepted], combo_ids: list[str], full: bool, drift: list[str] = ()
 ) -> tuple[str, bool]:
     """The printed report, and whether the gate passes."""
     blocking = [f for f in findings if f.blocking]
@@ -706,8 +706,35 @@ def summarize(
         ]
         out += [f"  {e}" for e in stale]
         ok = ok and not full
+    if drift and full:
+        out += ["", "FAIL: README.md's Security table is out of date (update its rows):"]
+        out += [f"  {d}" for d in drift]
+        ok = False
     out += ["", "security gate: " + ("PASS" if ok else "FAIL")]
     return "\n".join(out), ok
+
+
+def readme_drift(findings: list[Finding], readme: pathlib.Path = REPO / "README.md") -> list[str]:
+    """README.md's Security table publishes the current counts of some combinations: one row
+    `| `<id>` | C/H/M/L per scanner, in SCANNERS order | accepted |`. Return each cell that no
+    longer matches this run (the numbers must stay true, so a full run fails on drift)."""
+    by = defaultdict(list)
+    for f in findings:
+        by[(f.combo, f.tool)].append(f)
+    drift = []
+    for line in readme.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != len(SCANNERS) + 2 or not cells[0].startswith("`"):
+            continue
+        cid = cells[0].strip("`")
+        if cid not in combos.BY_ID:
+            continue
+        now = [cell(by[(cid, s)]) for s in SCANNERS]
+        now.append(str(sum(1 for f in findings if f.combo == cid and f.accepted)))
+        for name, published, current in zip([*SCANNERS, "accepted"], cells[1:], now, strict=True):
+            if published != current:
+                drift.append(f"{cid} {name}: README.md says {published}, this run {current}")
+    return drift
 
 
 def as_json(f: Finding) -> dict:
@@ -760,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stale = apply_accepted(findings, accepted)
     full = set(ids) == set(combos.BY_ID)
-    text, ok = summarize(findings, stale, ids, full)
+    text, ok = summarize(findings, stale, ids, full, readme_drift(findings))
     seconds = time.monotonic() - started
     write_report(out / "report.json", findings, stale if full else [], metas, seconds)
     print(text)
