@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import pathlib
@@ -173,3 +174,11 @@ ComposeLoader.add_constructor("!override", _compose_tag)
 
 def load_yaml_all(path: pathlib.Path) -> list:
     return [doc for doc in yaml.load_all(path.read_text(), Loader=ComposeLoader) if doc is not None]
+
+
+def load_module(path: pathlib.Path):
+    """Import a script that is not on sys.path (tools/, template/scripts/, migrations.py)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

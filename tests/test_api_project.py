@@ -6,7 +6,6 @@ Self-contained (renders with copier directly); the docker build/run checks live 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import pathlib
@@ -20,6 +19,7 @@ import tomllib
 import copier
 import pytest
 import yaml
+from conftest import load_module
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 IMAGES = {
@@ -31,10 +31,7 @@ AWKWARD = {"project_name": 'Bob\'s "Best" App \\ né', "description": 'Says "hi"
 
 
 def _load_lock_tool():
-    spec = importlib.util.spec_from_file_location("lock_api", REPO / "tools" / "lock_api.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO / "tools" / "lock_api.py")
 
 
 lock_api = _load_lock_tool()

@@ -3,12 +3,11 @@ function per `_migrations` entry (its behaviour is tested in test_update.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import tomllib
 
-from conftest import COPIER_YML, REPO
+from conftest import COPIER_YML, REPO, load_module
 from packaging.version import Version
 
 RELEASES = tomllib.loads((REPO / "tests" / "releases.toml").read_text())["release"]
@@ -23,10 +22,7 @@ def changelog() -> dict[Version, str]:
 
 
 def migrations_module():
-    spec = importlib.util.spec_from_file_location("migrations", REPO / "migrations.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO / "migrations.py")
 
 
 def test_releases_are_ordered_and_in_the_changelog():

@@ -10,7 +10,6 @@ secrets. The strongest one: an updated project equals a fresh copy with the same
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import io
 import json
 import os
@@ -23,7 +22,16 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import ALL_SERVICES, ALL_TARGETS, DEFAULT_SERVICES, REPO, compose_binary, load_yaml_all, tool
+from conftest import (
+    ALL_SERVICES,
+    ALL_TARGETS,
+    DEFAULT_SERVICES,
+    REPO,
+    compose_binary,
+    load_module,
+    load_yaml_all,
+    tool,
+)
 from packaging.version import Version
 
 IGNORE = shutil.ignore_patterns(
@@ -90,6 +98,12 @@ def head_tag() -> str:
     return f"v{CURRENT}.post1" if CURRENT in released else f"v{CURRENT}"
 
 
+def clear_work_tree(repo: pathlib.Path) -> None:
+    for child in repo.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
 def build_template_repo(dst: pathlib.Path) -> TemplateRepo:
     dst.mkdir()
     git(dst, "init", "-q", "-b", "main")
@@ -103,18 +117,14 @@ def build_template_repo(dst: pathlib.Path) -> TemplateRepo:
                 f"release {release['version']} ({release['commit']}) is not in this clone's history: "
                 "the update tests need the template's full git history (clone without --depth)"
             )
-        for child in dst.iterdir():
-            if child.name != ".git":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        clear_work_tree(dst)
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(dst, filter="data")
         git(dst, "add", "-A")
         git(dst, "commit", "-qm", f"release {release['version']}", "--allow-empty")
         git(dst, "tag", f"v{release['version']}")
         tags.append(f"v{release['version']}")
-    for child in dst.iterdir():
-        if child.name != ".git":
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    clear_work_tree(dst)
     shutil.copytree(REPO, dst, ignore=IGNORE, dirs_exist_ok=True)
     git(dst, "add", "-A")
     git(dst, "commit", "-qm", "work tree", "--allow-empty")
@@ -480,10 +490,7 @@ def test_generated_ci_refuses_unresolved_updates(renders):
 
 
 def sync_env_module():
-    spec = importlib.util.spec_from_file_location("sync_env", REPO / "template" / "scripts" / "sync_env.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO / "template" / "scripts" / "sync_env.py")
 
 
 BASE_ENV = ["# layers", "COMPOSE_FILE=compose.yml:compose.db.yml:compose.api.yml", "API_PORT=8000", "OLD=1"]

@@ -649,17 +649,22 @@ def cell(findings: list[Finding]) -> str:
     return "/".join(str(counts[s]) for s in SEVERITIES)
 
 
+def row(findings: list[Finding], cid: str) -> list[str]:
+    """One combination's cells: C/H/M/L of open findings per scanner (SCANNERS order), then the
+    number of accepted findings (the printed table and README.md's rows)."""
+    mine = [f for f in findings if f.combo == cid]
+    cells = [cell([f for f in mine if f.tool == s]) for s in SCANNERS]
+    return [*cells, str(sum(1 for f in mine if f.accepted))]
+
+
 def table(findings: list[Finding], combo_ids: list[str]) -> str:
-    by = defaultdict(list)
-    for f in findings:
-        by[(f.combo, f.tool)].append(f)
     width = max(len(c) for c in [*combo_ids, "combination"])
     head = f"{'combination':<{width}}  " + "  ".join(f"{s:>{max(len(s), 9)}}" for s in SCANNERS)
     lines = [head + "  accepted", "-" * (len(head) + 10)]
     for cid in combo_ids:
-        row = "  ".join(f"{cell(by[(cid, s)]):>{max(len(s), 9)}}" for s in SCANNERS)
-        accepted = sum(1 for f in findings if f.combo == cid and f.accepted)
-        lines.append(f"{cid:<{width}}  {row}  {accepted:>8}")
+        *cells, accepted = row(findings, cid)
+        scanners = "  ".join(f"{c:>{max(len(s), 9)}}" for s, c in zip(SCANNERS, cells, strict=True))
+        lines.append(f"{cid:<{width}}  {scanners}  {accepted:>8}")
     return "\n".join(lines)
 
 
@@ -718,9 +723,6 @@ def readme_drift(findings: list[Finding], readme: pathlib.Path = REPO / "README.
     """README.md's Security table publishes the current counts of some combinations: one row
     `| `<id>` | C/H/M/L per scanner, in SCANNERS order | accepted |`. Return each cell that no
     longer matches this run (the numbers must stay true, so a full run fails on drift)."""
-    by = defaultdict(list)
-    for f in findings:
-        by[(f.combo, f.tool)].append(f)
     drift = []
     for line in readme.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -729,8 +731,7 @@ def readme_drift(findings: list[Finding], readme: pathlib.Path = REPO / "README.
         cid = cells[0].strip("`")
         if cid not in combos.BY_ID:
             continue
-        now = [cell(by[(cid, s)]) for s in SCANNERS]
-        now.append(str(sum(1 for f in findings if f.combo == cid and f.accepted)))
+        now = row(findings, cid)
         for name, published, current in zip([*SCANNERS, "accepted"], cells[1:], now, strict=True):
             if published != current:
                 drift.append(f"{cid} {name}: README.md says {published}, this run {current}")

@@ -152,28 +152,16 @@ def committed_example(root: pathlib.Path) -> list[str] | None:
     return show.stdout.splitlines() if show.returncode == 0 else None
 
 
-def in_git_work_tree(root: pathlib.Path) -> bool:
-    git = shutil.which("git")
-    if git is None:
-        return False
-    probe = subprocess.run([git, "rev-parse", "--is-inside-work-tree"], cwd=root,  # noqa: S603
-                           capture_output=True, text=True, check=False)
-    return probe.stdout.strip() == "true"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="merge .env.example's changes into .env")
     parser.add_argument("root", nargs="?", type=pathlib.Path, default=pathlib.Path.cwd())
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if .env is behind")
     parser.add_argument("--base-from-git", action="store_true",
-                        help="three-way merge against HEAD:.env.example (copier update's task); "
-                             "does nothing outside a git work tree (copier's scratch renders)")
+                        help="three-way merge against HEAD:.env.example (copier update's task)")
     args = parser.parse_args()
     root: pathlib.Path = args.root
     env, example = root / ".env", root / ".env.example"
-    if args.base_from_git and not in_git_work_tree(root):
-        return 0
     if not env.is_file() or not example.is_file():
         return 0  # nothing to merge: `make .env` copies the example
     ours = env.read_text().splitlines()
