@@ -4,13 +4,15 @@ nox -s tests          render every supported combination and validate it with th
 nox -s smoke          build and run generated projects in Docker (needs an engine)
 nox -s lint           ruff on extensions/, tests/, tools/, migrations.py and a rendered project's Python
 nox -s security       every supported combination through six scanners: 0 CRITICAL/HIGH (see README)
-nox -s lock           refresh the generated api's uv.lock and the frontend's package-lock.json
+nox -s lock           refresh the generated api's uv.lock and the frontend's package-lock.json (newest allowed)
 nox -s bench          timings and sizes (medians), printed as a table
 """
 
 from __future__ import annotations
 
 import pathlib
+import platform
+import sys
 import tempfile
 
 import nox
@@ -38,11 +40,33 @@ def scanners(session: nox.Session) -> pathlib.Path:
     return venv / "bin"
 
 
+def node(session: nox.Session) -> pathlib.Path:
+    """The Node.js of the frontend image (extensions/images.yml) for the generated frontend's suite,
+    from the npm registry (node-<os>-<arch>: the official binaries); returns its bin/ directory."""
+    # (parsed by line: nox's own interpreter need not have PyYAML)
+    ref = next(
+        line.split(":", 2)[-1].strip()
+        for line in (ROOT / "extensions" / "images.yml").read_text().splitlines()
+        if line.strip().startswith("ref: node:")
+    )
+    version = ref.split("-")[0]
+    arch = {"x86_64": "x64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+    package = f"node-{sys.platform}-{arch}"
+    prefix = ROOT / ".nox" / "_node" / version
+    binary = prefix / "node_modules" / package / "bin"
+    if not (binary / "node").exists():
+        session.run(
+            "npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund",
+            f"{package}@{version}", external=True,
+        )  # fmt: skip
+    return binary
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Questionnaire, render sweep, static validation, scanners, the generated project's suites."""
     install(session, "test")
-    env = {"DOCKWRIGHT_SCANNERS_BIN": str(scanners(session))}
+    env = {"DOCKWRIGHT_SCANNERS_BIN": str(scanners(session)), "DOCKWRIGHT_NODE_BIN": str(node(session))}
     workers = ["-n", "2"] if "-n" not in session.posargs else []
     session.run("pytest", "-m", "not docker", *workers, *session.posargs, env=env)
 
@@ -93,10 +117,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
-    """Refresh the lock files that ship inside template/ (one lock serves every answer set)."""
+    """Refresh the lock files that ship inside template/ (one lock serves every answer set):
+    every pin to the newest version the constraints allow. `nox -s lock -- --keep` only re-locks
+    what a constraint change needs (uv keeps the other pins)."""
     install(session, "test")
-    session.run("python", "tools/lock_api.py")
-    session.run("python", "tools/lock_frontend.py")
+    keep = "--keep" in session.posargs
+    session.run("python", "tools/lock_api.py", *([] if keep else ["--upgrade"]))
+    session.run("python", "tools/lock_frontend.py", *([] if keep else ["--upgrade"]))
 
 
 @nox.session(python=PYTHON, default=False)

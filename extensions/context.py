@@ -60,11 +60,40 @@ HOST_PORTS = {
 
 REQUIRED = ("project_slug", "python_version", "services", "deploy_targets", "domain", "registry")
 
+# The data directory of each PostgreSQL major the template offers (postgres_version). From 18 on,
+# the official image keeps PGDATA in /var/lib/postgresql/<major>/docker and its volume is
+# /var/lib/postgresql (docker-library/postgres pull 1259): one mount can hold two majors side by
+# side. Up to 17 the volume is the data directory itself. The volume's name carries the major
+# from 18 on, so an upgrade starts on a fresh volume and the old one stays, untouched.
+POSTGRES_LAYOUT = {
+    "17": {"mount": "/var/lib/postgresql/data", "pgdata": "/var/lib/postgresql/data", "volume": "db_data"},
+    "18": {"mount": "/var/lib/postgresql", "pgdata": "/var/lib/postgresql/18/docker", "volume": "db_data_pg18"},
+}
+DEFAULT_POSTGRES = "18"
+
 
 @functools.cache
 def load_images() -> dict[str, str]:
     data = yaml.safe_load(pathlib.Path(__file__).with_name("images.yml").read_text())
     return {key: entry["ref"] for key, entry in data.items()}
+
+
+def postgres(major: str) -> dict:
+    """Everything that follows from the PostgreSQL major: image, mount, PGDATA, volume names."""
+    layout = POSTGRES_LAYOUT[major]
+    older = sorted((m for m in POSTGRES_LAYOUT if int(m) < int(major)), key=int)
+    return {
+        "major": major,
+        "image": load_images()[f"postgres_{major}"],
+        **layout,
+        # the major an existing database may come from (scripts/db_upgrade.py), if the template ran one
+        "previous": postgres(older[-1]) if older else None,
+        "newest": max(POSTGRES_LAYOUT, key=int),
+        # Kubernetes: the StatefulSet's claim template (one PVC per major, like the compose volume)
+        # and PGDATA below the mount point: a volume's root may hold lost+found, which initdb refuses.
+        "claim": "data" if major == "17" else f"data-pg{major}",
+        "k8s_pgdata": "/var/lib/postgresql/data/pgdata" if major == "17" else layout["pgdata"],
+    }
 
 
 def derive(answers: dict) -> dict:
@@ -75,6 +104,9 @@ def derive(answers: dict) -> dict:
     registry = answers["registry"]
     images = dict(load_images())
     images["python"] = images[f"python_{answers['python_version'].replace('.', '_')}"]
+    # asked only with a database; without one nothing renders it, the default keeps it defined
+    pg = postgres(str(answers.get("postgres_version") or DEFAULT_POSTGRES))
+    images["postgres"] = pg["image"]
 
     d = {
         f"use_{name}": name in services
@@ -145,6 +177,9 @@ def derive(answers: dict) -> dict:
     d["secrets_api"] = [s for s in secrets if s in ("postgres_password", "redis_password")]
     d["dev_secrets"] = ["pgadmin_password"] if d["use_db"] else []
 
+    d["pg"] = pg
+    # scripts/db_upgrade.py (make db-upgrade): dump from the previous major's volume, restore here
+    d["use_db_upgrade"] = d["use_db"] and pg["previous"] is not None
     d["db_name"] = slug.replace("-", "_")
     d["db_user"] = slug.replace("-", "_")
     d["images"] = images

@@ -65,7 +65,8 @@ SUPPORTED: tuple[Combo, ...] = (
     _c("frontend@vps", ["frontend"]),
     _c("nginx@vps", ["nginx"]),
     _c("nginx+proxy@vps", ["nginx", "proxy"]),
-    _c("api-py3.12@vps", ["api"], python_version="3.12"),
+    _c("api-py3.15@vps", ["api"], python_version="3.15"),
+    _c("api+db-pg17@vps+private", ["api", "db"], ["vps", "private"], postgres_version="17"),
     # each target with the default services, and all of them together
     _c("defaults@cloudrun", DEFAULTS, ["cloudrun"]),
     _c("defaults@gke", DEFAULTS, ["gke"]),

@@ -66,7 +66,7 @@ def project(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def awkward(tmp_path_factory) -> pathlib.Path:
-    return render(tmp_path_factory.mktemp("api") / "p", python_version="3.12", services=["api"], **AWKWARD)
+    return render(tmp_path_factory.mktemp("api") / "p", python_version="3.15", services=["api"], **AWKWARD)
 
 
 # ------------------------------------------------------------------ the lock
@@ -157,7 +157,7 @@ def instructions(dockerfile: pathlib.Path) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("fixture", ["project", "awkward"])
 def test_dockerfile_shape(fixture, request):
     root = request.getfixturevalue(fixture)
-    python = IMAGES["python_3_12" if fixture == "awkward" else "python_3_13"]
+    python = IMAGES["python_3_15" if fixture == "awkward" else "python_3_14"]
     text = (root / "Dockerfile").read_text()
     assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
     steps = instructions(root / "Dockerfile")

@@ -29,7 +29,7 @@ def final_stage(items):
     return items[last:]
 
 
-@pytest.fixture(scope="module", params=["3.13", "3.12"], ids=["py3.13", "py3.12"])
+@pytest.fixture(scope="module", params=["3.14", "3.15", "3.13"], ids=["py3.14", "py3.15", "py3.13"])
 def project(request, renders):
     return renders.combo(ALL_SERVICES, python_version=request.param)
 

@@ -33,15 +33,15 @@ def test_conditional_names_hold_one_boolean():
             assert words <= booleans, f"{path.name}: {condition}"
 
 
-def test_every_image_pin_has_a_full_version_and_a_reason():
+def test_every_image_pin_has_a_full_version_a_reason_and_a_source():
     pins = yaml.safe_load((REPO / "extensions" / "images.yml").read_text())
     for key, entry in pins.items():
-        ref, why = entry["ref"], entry["why"]
-        assert why.strip(), key
+        ref, why, source = entry["ref"], entry["why"], entry["source"]
+        assert why.strip() and source.strip(), key
         tag = ref.rsplit(":", 1)[1]
-        # PostgreSQL versions are MAJOR.MINOR; the others MAJOR.MINOR.PATCH
+        # PostgreSQL and pgAdmin versions are MAJOR.MINOR; the others MAJOR.MINOR.PATCH
         assert tag != "latest" and re.search(r"\d+\.\d+", tag), f"{key}: {ref} is not a full version"
-    assert template_context.load_images()["postgres"] == pins["postgres"]["ref"]
+    assert template_context.load_images()["postgres_18"] == pins["postgres_18"]["ref"]
 
 
 def test_templates_take_derived_values_from_the_context():

@@ -14,11 +14,17 @@ RELEASES = tomllib.loads((REPO / "tests" / "releases.toml").read_text())["releas
 CURRENT = Version(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
 
 
+HEADING = re.compile(r"^## (\S+) (— \d{4}-\d{2}-\d{2}|\(unreleased\))$", re.MULTILINE)
+
+
 def changelog() -> dict[Version, str]:
-    """Version -> the text of its entry (`## <version> — <date>` headings)."""
-    text = (REPO / "CHANGELOG.md").read_text()
-    parts = re.split(r"^## (\S+) — \d{4}-\d{2}-\d{2}$", text, flags=re.MULTILINE)
-    return {Version(v): body for v, body in zip(parts[1::2], parts[2::2], strict=True)}
+    """Version -> the text of its entry (`## <version> — <date>`, or `## <version> (unreleased)`)."""
+    parts = HEADING.split((REPO / "CHANGELOG.md").read_text())
+    return {Version(v): body for v, body in zip(parts[1::3], parts[3::3], strict=True)}
+
+
+def unreleased() -> set[Version]:
+    return {Version(m[0]) for m in HEADING.findall((REPO / "CHANGELOG.md").read_text()) if m[1] == "(unreleased)"}
 
 
 def migrations_module():
@@ -31,6 +37,8 @@ def test_releases_are_ordered_and_in_the_changelog():
     entries = changelog()
     assert list(entries) == sorted(entries, reverse=True), "newest entry first"
     assert set(versions) <= set(entries)
+    assert not set(versions) & unreleased(), "a released version's entry has its date"
+    assert unreleased() <= {CURRENT}, "only the version being prepared is unreleased"
     assert CURRENT in entries and versions[-1] <= CURRENT, "pyproject's version has its entry"
     for release in RELEASES:
         assert re.fullmatch(r"[0-9a-f]{40}", release["commit"])

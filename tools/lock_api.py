@@ -45,7 +45,7 @@ def render_pyproject() -> str:
 
 
 def find_python() -> str | None:
-    """An interpreter for the api's `requires-python = ">=3.12"` that really runs.
+    """An interpreter for the api's `requires-python = ">=3.13"` that really runs.
 
     uv stops at the first broken `python3.X` on PATH (a pyenv shim for a version that is not
     active exits 127), and would then try to download a Python, which these networks refuse.
@@ -53,12 +53,12 @@ def find_python() -> str | None:
     """
     if os.environ.get("UV_PYTHON"):
         return os.environ["UV_PYTHON"]
-    candidates = [shutil.which(f"python3.{minor}") for minor in (13, 12, 14)]
+    candidates = [shutil.which(f"python3.{minor}") for minor in (14, 13, 15)]
     pyenv_root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
-    candidates += sorted(map(str, pyenv_root.glob("versions/3.1[2-9]*/bin/python3")), reverse=True)
+    candidates += sorted(map(str, pyenv_root.glob("versions/3.1[3-9]*/bin/python3")), reverse=True)
     for candidate in filter(None, candidates):
         probe = subprocess.run(
-            [candidate, "-c", "import sys; sys.exit(sys.version_info < (3, 12))"],
+            [candidate, "-c", "import sys; sys.exit(sys.version_info < (3, 13))"],
             capture_output=True,
             check=False,
         )

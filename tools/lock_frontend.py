@@ -4,6 +4,7 @@ package.json is static (the same for every answer set), so one lock serves every
 lock must name the public registry in `resolved` (some machines set omit-lockfile-registry-resolved).
 
     python tools/lock_frontend.py           # re-lock after editing frontend/package.json
+    python tools/lock_frontend.py --upgrade # lock from scratch: every package at its newest allowed version
     python tools/lock_frontend.py --check   # exit 1 when package-lock.json does not match package.json
 """
 
@@ -24,13 +25,16 @@ REGISTRY = "https://registry.npmjs.org/"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check that the lock is current")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="only check that the lock is current")
+    mode.add_argument("--upgrade", action="store_true", help="lock from scratch (newest allowed)")
     args = parser.parse_args(argv)
     npm = shutil.which("npm") or sys.exit("lock_frontend: npm is not on PATH")
     with tempfile.TemporaryDirectory(prefix="dockwright-npm-") as tmp:
         work = pathlib.Path(tmp)
         shutil.copy(FRONTEND / "package.json", work)
-        shutil.copy(FRONTEND / "package-lock.json", work)
+        if not args.upgrade:
+            shutil.copy(FRONTEND / "package-lock.json", work)
         subprocess.run(
             [
                 npm,
