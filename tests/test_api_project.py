@@ -90,7 +90,7 @@ def test_one_lock_fits_every_answer_set(project, awkward):
 
     assert fixed(project) == fixed(awkward)
     assert fixed(project)[0]["name"] == "api"
-    assert fixed(project)[0]["requires-python"] == ">=3.12"
+    assert fixed(project)[0]["requires-python"] == ">=3.13"
     assert (project / "api" / "uv.lock").read_bytes() == (awkward / "api" / "uv.lock").read_bytes()
 
 

@@ -274,6 +274,7 @@ def test_update_from_a_release_equals_a_fresh_copy(history, tmp_path, release, a
     """Untouched project: the update is clean and yields exactly what a copy of HEAD does."""
     project = make_project(history, tmp_path / "project", f"v{release}", **answers)
     before = secrets_of(project)
+    python = answers_of(project)["python_version"]  # an answer: the new default does not move it
 
     update(project, history.head)
 
@@ -281,7 +282,9 @@ def test_update_from_a_release_equals_a_fresh_copy(history, tmp_path, release, a
     assert_clean_merge(project)
     assert secrets_of(project) == before, "an update must never regenerate a secret"
     # a database made before 0.3.0 holds PostgreSQL 17 data: the update keeps it (migrations.py)
-    kept = {"postgres_version": "17"} if Version(release) < Version("0.3.0") else {}
+    kept = {"python_version": python}
+    if Version(release) < Version("0.3.0"):
+        kept["postgres_version"] = "17"
     assert {k: answers_of(project).get(k) for k in kept} == kept
     fresh = fresh_copy(history, tmp_path / "fresh", history.head, **answers, **kept)
     assert_same_tree(project, fresh)
