@@ -4,7 +4,7 @@ nox -s tests          render every supported combination and validate it with th
 nox -s smoke          build and run generated projects in Docker (needs an engine)
 nox -s lint           ruff on extensions/, tests/, tools/, migrations.py and a rendered project's Python
 nox -s security       every supported combination through six scanners: 0 CRITICAL/HIGH (see README)
-nox -s lock           refresh the generated api's uv.lock and the frontend's package-lock.json (newest allowed)
+nox -s lock           move the generated api's uv.lock and the frontend's package-lock.json to the newest
 nox -s bench          timings and sizes (medians), printed as a table
 """
 

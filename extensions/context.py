@@ -67,7 +67,11 @@ REQUIRED = ("project_slug", "python_version", "services", "deploy_targets", "dom
 # from 18 on, so an upgrade starts on a fresh volume and the old one stays, untouched.
 POSTGRES_LAYOUT = {
     "17": {"mount": "/var/lib/postgresql/data", "pgdata": "/var/lib/postgresql/data", "volume": "db_data"},
-    "18": {"mount": "/var/lib/postgresql", "pgdata": "/var/lib/postgresql/18/docker", "volume": "db_data_pg18"},
+    "18": {
+        "mount": "/var/lib/postgresql",
+        "pgdata": "/var/lib/postgresql/18/docker",
+        "volume": "db_data_pg18",
+    },
 }
 DEFAULT_POSTGRES = "18"
 

@@ -24,7 +24,9 @@ def changelog() -> dict[Version, str]:
 
 
 def unreleased() -> set[Version]:
-    return {Version(m[0]) for m in HEADING.findall((REPO / "CHANGELOG.md").read_text()) if m[1] == "(unreleased)"}
+    return {
+        Version(m[0]) for m in HEADING.findall((REPO / "CHANGELOG.md").read_text()) if m[1] == "(unreleased)"
+    }
 
 
 def migrations_module():

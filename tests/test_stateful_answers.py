@@ -223,8 +223,10 @@ def test_update_from_0_2_0_keeps_postgres_17_and_moves_python_3_12_to_3_13(histo
     # the same volume at the same place, a newer PostgreSQL 17 image; the api on Python 3.13
     db = compose_config(project)["services"]["db"]
     assert db["image"].startswith(LAYOUT["17"]["image"]) and db["image"] != compose_before["image"]
-    assert [(v["source"], v["target"]) for v in db["volumes"]] == [
-        (v["source"], v["target"]) for v in compose_before["volumes"]
-    ] == [("db_data", OLD_MOUNT)]
+    assert (
+        [(v["source"], v["target"]) for v in db["volumes"]]
+        == [(v["source"], v["target"]) for v in compose_before["volumes"]]
+        == [("db_data", OLD_MOUNT)]
+    )
     assert "FROM python:3.13." in (project / "Dockerfile").read_text()
     assert git(project, "status", "--porcelain", "--", ".copier-answers.yml").startswith(" M")

@@ -36,11 +36,13 @@ DB = "my_app"  # the default slug's database and user
 SERVICES = ["api", "db"]
 
 
-def tag_pins() -> None:
-    """Stand-ins for every pinned image (the upgrade switches to refs the project does not hold yet)."""
+def tag_postgres_pins() -> None:
+    """Stand-ins for the pinned PostgreSQL images: the upgrade switches to a ref that the project
+    does not hold yet when `setup tag-from` reads it (a real machine pulls it)."""
     if not lib.SETUP.exists():
         return
-    refs = [e["ref"] for e in yaml.safe_load((REPO / "extensions" / "images.yml").read_text()).values()]
+    pins = yaml.safe_load((REPO / "extensions" / "images.yml").read_text())
+    refs = [entry["ref"] for key, entry in pins.items() if key.startswith("postgres_")]
     subprocess.run(["bash", str(lib.SETUP), "tag", *refs], check=True, capture_output=True, timeout=300)
 
 
@@ -107,7 +109,8 @@ def test_update_from_0_2_0_keeps_postgres_17_then_the_documented_upgrade_moves_i
         assert answers_of(project)["postgres_version"] == "17"
         git(project, "add", "-A")
         git(project, "commit", "-qm", "Update from the dockwright template")
-        tag_pins()
+        lib.tag_standins(project)
+        tag_postgres_pins()
         updated = stack_for_project()
         updated.build()
         record["re-up"] = updated.up("re-up")
@@ -134,6 +137,12 @@ def test_update_from_0_2_0_keeps_postgres_17_then_the_documented_upgrade_moves_i
                 timeout=900,
             )
             assert proc.returncode == 0, f"$ {line}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            if line.strip() == "make db-upgrade":
+                done = re.search(
+                    r"done: PostgreSQL (.+?), (\d+) relations restored from PostgreSQL 17", proc.stdout
+                )
+                assert done and done[1].startswith("18") and int(done[2]) > 0, proc.stdout
+                assert f"docker volume rm {old_volume}" in proc.stdout, "it says how to remove the old volume"
         upgraded = stack_for_project()
         upgraded._up = True  # `make up` started it: down -v in the finally
         assert answers_of(project)["postgres_version"] == "18"
@@ -159,7 +168,18 @@ def test_update_from_0_2_0_keeps_postgres_17_then_the_documented_upgrade_moves_i
         image_18 = yaml.safe_load((REPO / "extensions" / "images.yml").read_text())["postgres_18"]["ref"]
         old_mount = f"{old_volume}:/var/lib/postgresql/data"
         refused = subprocess.run(
-            ["docker", "run", "--rm", "--network", "none", "-v", old_mount, "-e", "POSTGRES_PASSWORD=x", image_18],
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                old_mount,
+                "-e",
+                "POSTGRES_PASSWORD=x",
+                image_18,
+            ],
             capture_output=True,
             text=True,
             timeout=120,
