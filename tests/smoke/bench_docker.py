@@ -4,7 +4,8 @@
   download cache mount is kept, so wheels are not fetched again: this measures the build, not
   the network), and warm: after a code-only change in api/app (layer cache on). Medians + ratio.
 - api and frontend image sizes next to their runtime base images (offline, the bases are
-  offline-docker's stand-ins carrying the upstream names: their size is not upstream's).
+  offline-docker's stand-ins carrying the upstream names: their size is not upstream's), and the
+  api image on every offered Python version with what it adds to its base.
 - `docker compose up -d --wait` to every service healthy, default configuration (images built).
 Every build uses its own throw-away tag, removed afterwards; every stack is `down -v`'d.
 """
@@ -26,10 +27,29 @@ sys.path.insert(0, str(HERE.parent))  # tests/: `conftest` (render helper) and t
 from smoke import lib  # noqa: E402
 
 
-def _render(dst: pathlib.Path) -> pathlib.Path:
+def _render(dst: pathlib.Path, **answers) -> pathlib.Path:
     from conftest import copy  # tests/conftest.py: the same render the test suite uses
 
-    return copy(dst)
+    return copy(dst, **answers)
+
+
+def _api_sizes(client, tmp: pathlib.Path) -> list[tuple[str, str]]:
+    """The api image on every offered Python version (api + db answers): size and what it adds.
+    Their tags are the smoke suite's content-addressed ones (kept: the suite reuses them)."""
+    from conftest import COPIER_YML
+
+    rows = []
+    for version in COPIER_YML["python_version"]["choices"].values():
+        project = _render(tmp / f"py{version}", services=["api", "db"], python_version=version)
+        lib.tag_standins(project)
+        stack = lib.Stack(project)
+        stack.build("api")
+        ref = stack.config()["services"]["api"]["image"]
+        base = _runtime_base(project / "Dockerfile")
+        size, base_size = _mb(client, ref), _mb(client, base)
+        rows.append((f"api image, Python {version} / base {base}", f"{size:.1f} MB / {base_size:.1f} MB"))
+        rows.append((f"  added over the base, Python {version}", f"+{size - base_size:.0f} MB"))
+    return rows
 
 
 def _runtime_base(dockerfile: pathlib.Path) -> str:
@@ -97,6 +117,7 @@ def run(runs: int = 3) -> list[tuple[str, str]]:
                 added = size - base_size
                 added_text = f"+{added:.0f} MB" if added >= 10 else f"+{added * 1000:.0f} kB"
                 rows.append((f"{label} / base {base}", f"{size:.1f} MB / {base_size:.1f} MB ({added_text})"))
+            rows += _api_sizes(client, pathlib.Path(tmp))
             if lib.SETUP.exists():
                 rows.append(("  (bases here are offline stand-ins)", "sizes differ from upstream's"))
 

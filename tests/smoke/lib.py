@@ -380,7 +380,6 @@ class Stack:
             raise StackError(f"{exc}\n{self.diagnostics()}") from None
 
 
-@contextlib.contextmanager
 def assert_healthy(stack: Stack, long_running: set[str], one_shots: set[str]) -> dict[str, dict]:
     """Exactly these services exist; the long-running ones are running and healthy, the one-shots
     exited 0. Returns `docker compose ps` rows by service."""
@@ -401,6 +400,7 @@ def assert_healthy(stack: Stack, long_running: set[str], one_shots: set[str]) ->
     return ps
 
 
+@contextlib.contextmanager
 def running(stack: Stack):
     """`with running(stack):` … always `down -v` afterwards."""
     try:
