@@ -11,7 +11,8 @@ import re
 
 import yaml
 
-# copier.yml sits one folder up, in a git clone of the template as in this repository.
+# Copier renders from a clone of the template repository; copier.yml sits at its root, one folder
+# up from this file, exactly as in a checkout.
 COPIER_YML = pathlib.Path(__file__).resolve().parent.parent / "copier.yml"
 
 
