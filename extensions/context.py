@@ -11,16 +11,20 @@ from __future__ import annotations
 import functools
 import importlib.util
 import pathlib
+from types import ModuleType
+from typing import Any
 
 import yaml
 from copier_template_extensions import ContextHook
 
 
-def _load_rules():
+def _load_rules() -> ModuleType:
     # copier-template-extensions loads this file by path, not as a package: import rules.py beside it
     spec = importlib.util.spec_from_file_location(
         "dockwright_rules", pathlib.Path(__file__).with_name("rules.py")
     )
+    if spec is None or spec.loader is None:
+        raise ImportError("extensions/rules.py not found beside context.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,8 +32,8 @@ def _load_rules():
 
 rules = _load_rules()
 # The choices of copier.yml's `services` and `deploy_targets`: the one list of each.
-SERVICES = rules.SERVICES
-TARGETS = rules.TARGETS
+SERVICES: tuple[str, ...] = rules.SERVICES
+TARGETS: tuple[str, ...] = rules.TARGETS
 
 # Compose layers in merge order: backing services first, then what uses them, then what routes to
 # them. Each service's layer is compose.<layer>.yml, named after the service, except the
@@ -86,7 +90,7 @@ def layer_file(service: str) -> str:
     return f"compose.{LAYER_NAMES.get(service, service)}.yml"
 
 
-def derive(answers: dict) -> dict:
+def derive(answers: dict[str, Any]) -> dict[str, Any]:
     """Return the derived values for a set of answers (also used directly by the tests)."""
     services = set(answers.get("services") or [])
     targets = set(answers.get("deploy_targets") or [])
@@ -97,7 +101,7 @@ def derive(answers: dict) -> dict:
     images["python"] = images[f"python_{answers['python_version'].replace('.', '_')}"]
 
     # ------------------------------------------------------------ what is chosen
-    d = {f"use_{name}": name in services for name in SERVICES}
+    d: dict[str, Any] = {f"use_{name}": name in services for name in SERVICES}
     d.update({f"target_{name}": name in targets for name in TARGETS})
     d["use_kubernetes"] = d["target_gke"] or d["target_private"]
     d["use_migrations"] = d["use_api"] and d["use_db"]
@@ -271,7 +275,7 @@ def derive(answers: dict) -> dict:
 
 
 class Context(ContextHook):
-    def hook(self, context: dict) -> None:
+    def hook(self, context: dict[str, Any]) -> None:
         # Copier also renders defaults and validators while the questionnaire is still being
         # answered; derive only once every answer the derivation reads is there.
         if not all(key in context for key in REQUIRED):

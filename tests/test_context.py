@@ -10,6 +10,7 @@ import importlib.util
 import itertools
 import pathlib
 import re
+from types import ModuleType
 
 import copier
 import jinja2
@@ -23,8 +24,10 @@ COPIER_YML = yaml.safe_load((REPO / "copier.yml").read_text())
 QUESTIONS = {k for k in COPIER_YML if not k.startswith("_")}
 
 
-def load(name: str):
+def load(name: str) -> ModuleType:
+    """extensions/<name>.py, loaded by path as copier-template-extensions does."""
     spec = importlib.util.spec_from_file_location(f"dockwright_{name}", REPO / "extensions" / f"{name}.py")
+    assert spec is not None and spec.loader is not None, name
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
