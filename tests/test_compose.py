@@ -124,7 +124,7 @@ def test_only_the_entry_services_publish(configs, project):
     if d["use_proxy"]:
         assert publishing == {"proxy"}
     else:
-        expected = {n for n in ("api", "frontend", "nginx", "grafana") if d[f"publish_{n}"]}
+        expected = {n for n in ("api", "frontend", "nginx", "grafana") if d[f"publishes_port_{n}"]}
         assert publishing == expected
 
 

@@ -45,6 +45,6 @@ def test_every_image_pin_has_a_full_version_a_reason_and_a_source():
 
 
 def test_templates_take_derived_values_from_the_context():
-    # DESIGN.md decision 1: derived values live in extensions/context.py, not in {% set %} lines
+    # docs/ARCHITECTURE.md, Templates: derived values live in extensions/context.py, not in {% set %} lines
     offenders = [p.name for p in (REPO / "template").rglob("*.jinja") if "{% set " in p.read_text()]
     assert not offenders
