@@ -7,10 +7,14 @@ import json
 import pathlib
 import re
 import tomllib
+from collections.abc import Iterator
 
 import pytest
 import yaml
-from conftest import SWEEP, SWEEP_IDS, load_yaml_all, run, tool
+
+from dwsupport.compose import load_yaml_all
+from dwsupport.render import Render
+from dwsupport.tools import run, tool
 
 # Grafana's legendFormat uses {{label}} placeholders of its own: these files are copied verbatim.
 OWN_BRACES = {"grafana/dashboards/api.json"}
@@ -25,13 +29,13 @@ LATEST = re.compile(
 )
 
 
-def project_files(root: pathlib.Path):
+def project_files(root: pathlib.Path) -> Iterator[pathlib.Path]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and ".git" not in path.parts and "node_modules" not in path.parts:
             yield path
 
 
-def text_files(root):
+def text_files(root: pathlib.Path) -> Iterator[tuple[pathlib.Path, str]]:
     for path in project_files(root):
         try:
             yield path, path.read_text()
@@ -39,10 +43,9 @@ def text_files(root):
             continue
 
 
-@pytest.fixture(params=SWEEP, ids=SWEEP_IDS, scope="module")
-def project(request, renders):
-    services, targets = request.param
-    return renders.combo(services, targets)
+@pytest.fixture(scope="module")
+def project(sweep: Render) -> pathlib.Path:
+    return sweep.root
 
 
 def test_no_jinja_leftovers(project):
@@ -52,7 +55,8 @@ def test_no_jinja_leftovers(project):
             continue
         # GitHub Actions expressions are ${{ ... }}: they are meant to stay.
         cleaned = re.sub(r"\$\{\{.*?\}\}", "", text)
-        assert not JINJA_LEFTOVER.search(cleaned), f"{rel}: {JINJA_LEFTOVER.search(cleaned).group()}"
+        leftover = JINJA_LEFTOVER.search(cleaned)
+        assert leftover is None, f"{rel}: {leftover.group()}"
 
 
 def test_structured_files_parse(project):
