@@ -119,7 +119,7 @@ def tcp_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
         return s.recv(256)
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 1.0) -> T:
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
     """Poll predicate() until it returns a truthy value (returned); ProbeError naming `what` on
     timeout. A ProbeError raised by the predicate counts as "not yet" (the last one is shown)."""
     deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dwsupport import REPO
 from dwsupport.compose import compose_binary
@@ -178,6 +178,11 @@ class Stack:
         self.timings[label] = time.perf_counter() - start
         return self.timings[label]
 
+    def start(self, *services: str) -> None:
+        """`up -d` without waiting for health (for stacks that are not meant to become healthy)."""
+        self._up = True
+        self.compose("up", "-d", *services, timeout=300)
+
     def down(self, volumes: bool = True) -> None:
         if not self._up:
             return
@@ -277,12 +282,14 @@ class Stack:
 
 
 # ------------------------------------------------------------------ health
-class Inspectable(Protocol):
-    """What the health assertion reads from a stack (a Stack, or a fake in unit tests)."""
+class StackLike(Protocol):
+    """What assert_healthy and running use of a stack (a Stack, or a fake in unit tests)."""
 
     def ps(self) -> list[dict[str, Any]]: ...
 
     def diagnostics(self) -> str: ...
+
+    def down(self, volumes: bool = True) -> None: ...
 
 
 def health_problems(
@@ -298,21 +305,17 @@ def health_problems(
         problems.append(
             f"services present: {sorted(ps)}, expected {sorted(expected)} (missing {missing}, extra {extra})"
         )
-    for name in sorted(long_running & set(ps)):
-        row = ps[name]
-        if row["State"] != "running" or row.get("Health") != "healthy":
-            problems.append(
-                f"{name}: state={row['State']} health={row.get('Health')!r} ({row.get('Status')})"
-            )
-    for name in sorted(one_shots & set(ps)):
-        row = ps[name]
-        if row["State"] != "exited" or row.get("ExitCode") != 0:
-            problems.append(f"{name} (one-shot): state={row['State']} exit={row.get('ExitCode')}")
+    for name, row in sorted(ps.items()):
+        state, health, code = row["State"], row.get("Health"), row.get("ExitCode")
+        if name in long_running and (state, health) != ("running", "healthy"):
+            problems.append(f"{name}: state={state} health={health!r} ({row.get('Status')})")
+        elif name in one_shots and (state, code) != ("exited", 0):
+            problems.append(f"{name} (one-shot): state={state} exit={code}")
     return problems
 
 
 def assert_healthy(
-    stack: Inspectable, long_running: set[str], one_shots: set[str]
+    stack: StackLike, long_running: set[str], one_shots: set[str]
 ) -> dict[str, dict[str, Any]]:
     """Exactly these services exist; the long-running ones are running and healthy, the one-shots
     exited 0. Raises StackError (with `ps` and the logs) otherwise; returns the `ps` rows by service."""
@@ -323,8 +326,11 @@ def assert_healthy(
     return {row["Service"]: row for row in rows}
 
 
+S = TypeVar("S", bound=StackLike)
+
+
 @contextlib.contextmanager
-def running(stack: Stack) -> Iterator[Stack]:
+def running(stack: S) -> Iterator[S]:
     """`with running(stack):` … always `down -v` afterwards."""
     try:
         yield stack

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from dwsupport import matrix
@@ -26,3 +28,9 @@ def sweep(request: pytest.FixtureRequest, renders: Renders) -> Render:
     """Each combination of the render sweep (tests/test_render.py, test_compose.py)."""
     combo: matrix.Combo = request.param
     return renders.of(combo)
+
+
+@pytest.fixture(scope="module")
+def sweep_project(sweep: Render) -> pathlib.Path:
+    """The root of the sweep's render."""
+    return sweep.root

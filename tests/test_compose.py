@@ -11,7 +11,6 @@ import pytest
 
 from dwsupport.compose import compose_config, load_yaml_all
 from dwsupport.dotenv import compose_layers
-from dwsupport.render import Render
 from dwsupport.tools import run, tool
 
 ONE_SHOT = {"migrate"}
@@ -24,27 +23,21 @@ BROWSED = {"api", "frontend", "nginx", "grafana"}
 
 
 @pytest.fixture(scope="module")
-def project(sweep: Render) -> pathlib.Path:
-    return sweep.root
-
-
-@pytest.fixture(scope="module")
-def configs(project: pathlib.Path) -> dict[str, dict[str, Any]]:
-    base = compose_layers(project)
+def configs(sweep_project: pathlib.Path) -> dict[str, dict[str, Any]]:
+    base = compose_layers(sweep_project)
     return {
-        "base": compose_config(project, layers=base),
-        "dev": compose_config(project, layers=[*base, "compose-dev.yml"]),
+        "base": compose_config(sweep_project, layers=base),
+        "dev": compose_config(sweep_project, layers=[*base, "compose-dev.yml"]),
     }
 
 
-def test_layers_are_the_chosen_services(sweep):
+def test_layers_are_the_chosen_services(sweep, sweep_project):
     # compose.yml, then one layer per chosen service in merge order (data, api, web, proxy, o11y)
-    project = sweep.root
     expected = sweep.context["compose_layers"]
-    assert compose_layers(project) == expected
+    assert compose_layers(sweep_project) == expected
     for name in [*expected, "compose-dev.yml"]:
-        assert (project / name).is_file()
-    on_disk = {p.name for p in project.glob("compose*.yml")} - {
+        assert (sweep_project / name).is_file()
+    on_disk = {p.name for p in sweep_project.glob("compose*.yml")} - {
         "compose-dev.yml",
         "compose.prod.yml",
         "compose.private.yml",
@@ -52,25 +45,25 @@ def test_layers_are_the_chosen_services(sweep):
     assert on_disk == set(expected), "a compose file for a service that was not chosen"
 
 
-def test_no_version_key(project):
-    for path in project.glob("compose*.yml"):
+def test_no_version_key(sweep_project):
+    for path in sweep_project.glob("compose*.yml"):
         for doc in load_yaml_all(path):
             assert "version" not in doc, path.name
 
 
-def test_compose_schema(project, tmp_path):
+def test_compose_schema(sweep_project, tmp_path):
     # compose's own YAML tags (!reset, !override) are not plain YAML: validate the parsed documents.
     files = []
-    for path in sorted(project.glob("compose*.yml")):
+    for path in sorted(sweep_project.glob("compose*.yml")):
         target = tmp_path / f"{path.stem}.json"
         target.write_text(json.dumps(load_yaml_all(path)[0]))
         files.append(str(target))
     run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *files])
 
 
-def test_dev_layer_merges_with_admin_profile(project):
+def test_dev_layer_merges_with_admin_profile(sweep_project):
     config = compose_config(
-        project, "--profile", "admin", layers=[*compose_layers(project), "compose-dev.yml"]
+        sweep_project, "--profile", "admin", layers=[*compose_layers(sweep_project), "compose-dev.yml"]
     )
     assert ("pgadmin" in config["services"]) == ("db" in config["services"])
 
@@ -125,7 +118,7 @@ def test_only_the_entry_services_publish(configs):
 
 def test_backend_is_internal_and_holds_the_data_services(configs):
     config = configs["base"]
-    # compose drops networks no service joins (a project with neither api nor data services)
+    # compose drops networks no service joins (a sweep_project with neither api nor data services)
     if "backend" in config["networks"]:
         assert config["networks"]["backend"].get("internal") is True
     for name in ("db", "cache"):
@@ -143,7 +136,7 @@ def test_images_are_pinned_and_known(configs, sweep):
         assert image in known, f"{name}: {image} is not pinned in extensions/images.yml"
 
 
-def test_secret_files_exist_for_every_declared_secret(configs, project):
+def test_secret_files_exist_for_every_declared_secret(configs, sweep_project):
     for which in ("base", "dev"):
         for name, secret in configs[which].get("secrets", {}).items():
             path = pathlib.Path(secret["file"])

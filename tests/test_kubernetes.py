@@ -5,6 +5,7 @@ namespace, probes, autoscaling, network policies, ingress and images as document
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import subprocess
 from collections.abc import Callable
@@ -30,7 +31,14 @@ from dwsupport.pod_security import violations
 from dwsupport.render import Render, Renders
 from dwsupport.tools import run, tool
 
-Built = tuple[Render, dict[str, list[Manifest]]]
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    combo: Combo
+    render: Render
+    overlays: dict[str, list[Manifest]]  # overlay → its manifests, built with kubectl kustomize
+
+
 # The web services Kubernetes runs and the host each is served at (README.md: the frontend at
 # <domain>, the api at api.<domain>; nginx and Grafana are compose-only).
 WEB_HOSTS = {"frontend": "{domain}", "api": "api.{domain}"}
@@ -38,16 +46,24 @@ WEB_HOSTS = {"frontend": "{domain}", "api": "api.{domain}"}
 
 @pytest.fixture(scope="module")
 def built(renders: Renders) -> Callable[[Combo], Built]:
-    """combo → (render, {overlay: [manifests]} built with kubectl kustomize), cached."""
+    """combo → its render and overlays, built once per module."""
     cache: dict[Combo, Built] = {}
 
     def build(combo: Combo) -> Built:
         if combo not in cache:
             render = renders.of(combo)
-            cache[combo] = (render, {o: kustomize(render.root, o) for o in overlays(combo.targets)})
+            cache[combo] = Built(
+                combo, render, {o: kustomize(render.root, o) for o in overlays(combo.targets)}
+            )
         return cache[combo]
 
     return build
+
+
+@pytest.fixture(params=matrix.KUBERNETES, ids=str, scope="module")
+def k8s(request: pytest.FixtureRequest, built: Callable[[Combo], Built]) -> Built:
+    """Each combination with a Kubernetes target, built."""
+    return built(request.param)
 
 
 # ------------------------------------------------------------------ files
@@ -66,11 +82,9 @@ def test_overlays_exist_only_for_their_targets(renders, combo):
 
 
 # ------------------------------------------------------------------ validators
-@pytest.mark.parametrize("combo", matrix.KUBERNETES, ids=str)
 @pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_kubernetes_validate_strict(built, tmp_path, combo, version):
-    _, built_overlays = built(combo)
-    for overlay, docs in built_overlays.items():
+def test_kubernetes_validate_strict(k8s, tmp_path, version):
+    for overlay, docs in k8s.overlays.items():
         path = tmp_path / f"{overlay}.yaml"
         path.write_text(yaml.safe_dump_all(docs))
         proc = run([tool("kubernetes-validate"), "--strict", "-k", version, str(path)], check=False)
@@ -85,8 +99,7 @@ def test_kubernetes_validate_strict(built, tmp_path, combo, version):
 
 def test_kubernetes_validate_catches_an_unknown_field(built, tmp_path):
     """The validator really is strict (a typo in a container is an error)."""
-    _, built_overlays = built(Combo(("api",), ("private",)))
-    docs = built_overlays["private"]
+    docs = built(Combo(("api",), ("private",))).overlays["private"]
     deployment = by_kind(docs, "Deployment")["api"]
     deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"httpGet": {"path": "/"}}
     path = tmp_path / "broken.yaml"
@@ -95,20 +108,16 @@ def test_kubernetes_validate_catches_an_unknown_field(built, tmp_path):
     assert proc.returncode != 0
 
 
-@pytest.mark.parametrize("combo", matrix.KUBERNETES, ids=str)
-def test_pod_security_restricted(built, combo):
+def test_pod_security_restricted(k8s):
     # the rules live in dwsupport/pod_security.py, shared with the security gate (nox -s security)
-    _, built_overlays = built(combo)
-    for overlay, docs in built_overlays.items():
+    for overlay, docs in k8s.overlays.items():
         problems = violations(docs)
         assert not problems, f"{overlay}:\n" + "\n".join(map(str, problems))
 
 
-@pytest.mark.parametrize("combo", matrix.KUBERNETES, ids=str)
-def test_namespace_hpa_pdb_and_service_accounts(built, combo):
-    render, built_overlays = built(combo)
-    answers = render.answers
-    for overlay, docs in built_overlays.items():
+def test_namespace_hpa_pdb_and_service_accounts(k8s):
+    answers = k8s.render.answers
+    for overlay, docs in k8s.overlays.items():
         namespaces = by_kind(docs, "Namespace")
         assert list(namespaces) == [answers["k8s_namespace"]], overlay
         labels = namespaces[answers["k8s_namespace"]]["metadata"]["labels"]
@@ -118,17 +127,16 @@ def test_namespace_hpa_pdb_and_service_accounts(built, combo):
                 assert doc["metadata"].get("namespace") == answers["k8s_namespace"], doc["metadata"]
         hpas, pdbs = by_kind(docs, "HorizontalPodAutoscaler"), by_kind(docs, "PodDisruptionBudget")
         for name in ("api", "frontend"):
-            assert (name in hpas) == combo.has(name) == (name in pdbs), (overlay, name)
+            assert (name in hpas) == k8s.combo.has(name) == (name in pdbs), (overlay, name)
         accounts = by_kind(docs, "ServiceAccount")
         for _label, spec in pod_specs(docs):
             assert accounts[spec["serviceAccountName"]]["automountServiceAccountToken"] is False
         assert not by_kind(docs, "Secret"), "Secrets are created in the cluster, never built"
 
 
-@pytest.mark.parametrize("combo", matrix.KUBERNETES, ids=str)
-def test_network_policies(built, combo):
-    _, built_overlays = built(combo)
-    for overlay, docs in built_overlays.items():
+def test_network_policies(k8s):
+    combo = k8s.combo
+    for overlay, docs in k8s.overlays.items():
         policies = by_kind(docs, "NetworkPolicy")
         deny = policies["default-deny-all"]["spec"]
         assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
@@ -169,8 +177,7 @@ def traefik_routes(render: Render) -> dict[str, str]:
 
 @pytest.mark.parametrize("combo", matrix.GKE, ids=str)
 def test_gke_ingress_certificate_and_redirect(built, combo):
-    render, built_overlays = built(combo)
-    docs = built_overlays["gke"]
+    render, docs = built(combo).render, built(combo).overlays["gke"]
     ingress = by_kind(docs, "Ingress")["web"]
     annotations = ingress["metadata"]["annotations"]
     certificate = by_kind(docs, "ManagedCertificate")[annotations["networking.gke.io/managed-certificates"]]
@@ -198,9 +205,7 @@ def test_gke_ingress_certificate_and_redirect(built, combo):
 
 @pytest.mark.parametrize("combo", matrix.PRIVATE, ids=str)
 def test_private_ingress_registry_and_tls(built, combo):
-    render, built_overlays = built(combo)
-    answers = render.answers
-    docs = built_overlays["private"]
+    answers, docs = built(combo).render.answers, built(combo).overlays["private"]
     registry = answers["private_registry"]
     for label, spec in pod_specs(docs):
         for c in containers(spec):
@@ -218,7 +223,7 @@ def test_private_ingress_registry_and_tls(built, combo):
 
 @pytest.mark.parametrize("combo", matrix.GKE, ids=str)
 def test_gke_images_are_pinned_upstream_or_ours(built, combo):
-    render, built_overlays = built(combo)
+    render, built_overlays = built(combo).render, built(combo).overlays
     pins = set(render.context["images"].values())
     ours = {f"{render.answers['registry']}/{name}" for name in ("api", "frontend")}
     for _overlay, docs in built_overlays.items():
@@ -231,8 +236,7 @@ def test_gke_images_are_pinned_upstream_or_ours(built, combo):
 
 @pytest.mark.parametrize("combo", matrix.GKE_MANAGED, ids=str)
 def test_gke_managed_swaps_statefulsets_for_endpoints(built, combo):
-    _, built_overlays = built(combo)
-    docs = built_overlays["gke-managed"]
+    docs = built(combo).overlays["gke-managed"]
     statefulsets, slices = by_kind(docs, "StatefulSet"), by_kind(docs, "EndpointSlice")
     policies = by_kind(docs, "NetworkPolicy")
     for name, port in (("db", 5432), ("cache", 6379)):

@@ -23,13 +23,8 @@ def render(request: pytest.FixtureRequest, renders: Renders) -> Render:
 
 
 @pytest.fixture(scope="module")
-def project(render: Render) -> pathlib.Path:
-    return render.root
-
-
-@pytest.fixture(scope="module")
-def config(project: pathlib.Path) -> dict[str, Any]:
-    return compose_config(project)  # the layers .env lists
+def config(render: Render) -> dict[str, Any]:
+    return compose_config(render.root)  # the layers .env lists
 
 
 def exported_metrics(project: pathlib.Path) -> set[str]:
@@ -37,8 +32,8 @@ def exported_metrics(project: pathlib.Path) -> set[str]:
     return set(re.findall(r'(?:Counter|Histogram|Gauge|Summary)\(\s*"([a-z_:]+)"', source))
 
 
-def test_prometheus_scrapes_existing_services(project, render, config):
-    prom = yaml.safe_load((project / "prometheus" / "prometheus.yml").read_text())
+def test_prometheus_scrapes_existing_services(render, config):
+    prom = yaml.safe_load((render.root / "prometheus" / "prometheus.yml").read_text())
     services = config["services"]
     jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
     assert "api" in jobs
@@ -57,29 +52,31 @@ def test_prometheus_scrapes_existing_services(project, render, config):
     assert api_env["METRICS_ENABLED"] == "true"
 
 
-def test_grafana_provisioning_matches_the_mounts(project, render, config):
+def test_grafana_provisioning_matches_the_mounts(render, config):
     grafana = config["services"]["grafana"]
     mounts = {v["target"]: v.get("source", "") for v in grafana["volumes"]}
     assert mounts["/etc/grafana/provisioning"].endswith("grafana/provisioning")
-    datasources = yaml.safe_load((project / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    datasources = yaml.safe_load(
+        (render.root / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
     assert datasources["apiVersion"] == 1
     (source,) = datasources["datasources"]
     assert (
         source["type"] == "prometheus"
         and source["url"] == f"http://prometheus:{render.context['ports']['prometheus']}"
     )
-    providers = yaml.safe_load((project / "grafana/provisioning/dashboards/dashboards.yml").read_text())
+    providers = yaml.safe_load((render.root / "grafana/provisioning/dashboards/dashboards.yml").read_text())
     path = providers["providers"][0]["options"]["path"]
     assert path in mounts and mounts[path].endswith("grafana/dashboards")
     assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
 
 
-def test_dashboard_queries_metrics_the_api_exports(project):
-    dashboard = json.loads((project / "grafana/dashboards/api.json").read_text())
+def test_dashboard_queries_metrics_the_api_exports(render):
+    dashboard = json.loads((render.root / "grafana/dashboards/api.json").read_text())
     datasource_uid = yaml.safe_load(
-        (project / "grafana/provisioning/datasources/prometheus.yml").read_text()
+        (render.root / "grafana/provisioning/datasources/prometheus.yml").read_text()
     )["datasources"][0]["uid"]
-    exported = exported_metrics(project)
+    exported = exported_metrics(render.root)
     assert {"http_requests_total", "http_request_duration_seconds"} <= exported
     titles = set()
     for panel in dashboard["panels"]:

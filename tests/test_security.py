@@ -195,19 +195,13 @@ def test_checkov_project_files(scanned):
     assert not problems, "\n".join(problems)
 
 
-def test_checkov_kubernetes(scanned):
+# the gate's runners on the built overlays, and the lowest severity that fails the test
+@pytest.mark.parametrize(("runner", "minimum"), [("checkov-built", "LOW"), ("trivy-config", "MEDIUM")])
+def test_kubernetes_scanners(scanned, runner, minimum):
     out, meta = scanned
     if not meta["manifests"]:
         pytest.skip("no Kubernetes target in this combination")
-    problems = unaccepted(runners.run_checkov(out, [meta], "built"))
-    assert not problems, "\n".join(problems)
-
-
-def test_trivy_kubernetes(scanned):
-    out, meta = scanned
-    if not meta["manifests"]:
-        pytest.skip("no Kubernetes target in this combination")
-    problems = unaccepted(runners.run_trivy_config(out, [meta]), minimum="MEDIUM")
+    problems = unaccepted(runners.RUNNERS[runner](out, [meta]), minimum=minimum)
     assert not problems, "\n".join(problems)
 
 

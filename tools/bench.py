@@ -45,10 +45,8 @@ def main() -> int:
 
         rows += bench_docker.run(runs=max(3, args.runs // 2 + 1))
     width = max(len(name) for name, _ in rows)
-    print(f"\n{'measure':<{width}}  value")
-    print(f"{'-' * width}  {'-' * 20}")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    table = [("measure", "value"), ("-" * width, "-" * 20), *rows]
+    print("\n" + "\n".join(f"{name:<{width}}  {value}" for name, value in table))
     return 0
 
 
