@@ -117,9 +117,11 @@ class Renders:
 def main(argv: list[str] | None = None) -> int:
     known = matrix.by_id(c for combos in matrix.NAMED.values() for c in combos)
     parser = argparse.ArgumentParser(description="Render one combination of dwsupport.matrix.")
-    parser.add_argument("combo", choices=sorted(known), metavar="ID", help="e.g. everything@vps")
+    parser.add_argument("combo", metavar="ID", help="a combination's id, e.g. everything@vps")
     parser.add_argument("dst", type=pathlib.Path)
     args = parser.parse_args(argv)
+    if args.combo not in known:
+        parser.error(f"unknown combination {args.combo!r}: the ids are listed in dwsupport/matrix.py")
     copy(args.dst, **known[args.combo].answers())
     return 0
 
