@@ -18,6 +18,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -240,6 +241,16 @@ def check_api_hardening(stack: smoke.Stack, merged: dict) -> None:
     stack.exec("api", "python", "-c", "open('/tmp/smoke-probe', 'w').write('x')")
 
 
+# (step, whether it applies to a configuration, the check), in the order they run
+SERVICE_CHECKS: tuple[tuple[str, Callable[[Combo], bool], Callable[[Combo, smoke.Stack], None]], ...] = (
+    ("api over HTTP", lambda cfg: cfg.has("api"), check_api),
+    ("frontend over HTTP", lambda cfg: cfg.has("frontend"), check_frontend),
+    ("nginx over HTTP", lambda cfg: cfg.has("nginx"), check_nginx),
+    ("dev ports", is_dev, check_dev_ports),
+    ("observability", lambda cfg: cfg.has("observability"), check_observability),
+)
+
+
 # ------------------------------------------------------------------ the matrix
 # The defaults first: they build the api and the proxied frontend that later ones reuse.
 @pytest.mark.parametrize("cfg", matrix.SMOKE, ids=str)
@@ -266,21 +277,10 @@ def test_stack(cfg: Combo, tmp_path, stacks, smoke_record, step):
         check_published_ports(cfg, stack)
         merged = stack.config()
 
-        if cfg.has("api"):
-            step("api over HTTP")
-            check_api(cfg, stack)
-        if cfg.has("frontend"):
-            step("frontend over HTTP")
-            check_frontend(cfg, stack)
-        if cfg.has("nginx"):
-            step("nginx over HTTP")
-            check_nginx(cfg, stack)
-        if is_dev(cfg):
-            step("dev ports")
-            check_dev_ports(cfg, stack)
-        if cfg.has("observability"):
-            step("observability")
-            check_observability(cfg, stack)
+        for label, applies, check in SERVICE_CHECKS:
+            if applies(cfg):
+                step(label)
+                check(cfg, stack)
 
         if cfg.has("api"):
             step("item round-trip")
