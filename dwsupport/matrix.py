@@ -28,17 +28,6 @@ import yaml
 from dwsupport import REPO
 from extensions import rules
 
-_QUESTIONS: dict[str, Any] = yaml.safe_load((REPO / "copier.yml").read_text())
-SERVICES: tuple[str, ...] = tuple(_QUESTIONS["services"]["choices"].values())
-TARGETS: tuple[str, ...] = tuple(_QUESTIONS["deploy_targets"]["choices"].values())
-DEFAULT_SERVICES: tuple[str, ...] = tuple(_QUESTIONS["services"]["default"])
-DEFAULT_TARGETS: tuple[str, ...] = tuple(_QUESTIONS["deploy_targets"]["default"])
-# each target alone, and all of them together
-TARGET_SETS: tuple[tuple[str, ...], ...] = (*((t,) for t in TARGETS), TARGETS)
-# Targets on Google Cloud ask for a project ID: give a realistic one, not the derived default.
-GCP_TARGETS = frozenset({"cloudrun", "gke"})
-GCP = {"gcp_project": "acme-prod-123", "gcp_region": "europe-west1"}
-
 
 def _ordered(names: Iterable[str], order: Sequence[str]) -> tuple[str, ...]:
     chosen = set(names)
@@ -46,6 +35,18 @@ def _ordered(names: Iterable[str], order: Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"not a choice in copier.yml: {sorted(unknown)} (choices: {', '.join(order)})")
     return tuple(n for n in order if n in chosen)
+
+
+_QUESTIONS: dict[str, Any] = yaml.safe_load((REPO / "copier.yml").read_text())
+SERVICES: tuple[str, ...] = tuple(_QUESTIONS["services"]["choices"].values())
+TARGETS: tuple[str, ...] = tuple(_QUESTIONS["deploy_targets"]["choices"].values())
+DEFAULT_SERVICES = _ordered(_QUESTIONS["services"]["default"], SERVICES)
+DEFAULT_TARGETS = _ordered(_QUESTIONS["deploy_targets"]["default"], TARGETS)
+# each target alone, and all of them together
+TARGET_SETS: tuple[tuple[str, ...], ...] = (*((t,) for t in TARGETS), TARGETS)
+# Targets on Google Cloud ask for a project ID: give a realistic one, not the derived default.
+GCP_TARGETS = frozenset({"cloudrun", "gke"})
+GCP = {"gcp_project": "acme-prod-123", "gcp_region": "europe-west1"}
 
 
 @dataclasses.dataclass(frozen=True)
