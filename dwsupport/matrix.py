@@ -12,7 +12,8 @@ Targets on Google Cloud always get a realistic project ID (GCP), not the derived
 
 Who uses which list: the render sweeps (SWEEP), the CI-workflow tests (WORKFLOWS), the deployment
 tests (deploy() and the lists after it), the Docker smoke suite (SMOKE), the update tests
-(UPDATES) and the security gate (SUPPORTED, `nox -s security`). tests/test_matrix.py checks that
+(UPDATES), the security gate (SUPPORTED, `nox -s security`), and the checks of derive() alone
+(answer_space(): every accepted answer set, too many to render). tests/test_matrix.py checks that
 every combination is an accepted set of answers and that the lists cover every service and target.
 """
 
@@ -101,6 +102,13 @@ def accepted_service_sets() -> list[tuple[str, ...]]:
     """Every non-empty subset of services that the questionnaire accepts."""
     subsets = (c for n in range(1, len(SERVICES) + 1) for c in itertools.combinations(SERVICES, n))
     return [s for s in subsets if not rules.services(list(s))]
+
+
+def answer_space() -> list[Combo]:
+    """Every set of services with every set of deploy targets that the questionnaire accepts
+    (for checks of derive() alone: far too many to render)."""
+    target_sets = [t for n in range(1, len(TARGETS) + 1) for t in itertools.combinations(TARGETS, n)]
+    return [c for c in product(accepted_service_sets(), target_sets) if not c.problems()]
 
 
 def by_id(combos: Iterable[Combo]) -> dict[str, Combo]:

@@ -4,7 +4,7 @@ parsed manifests. Shared by tests/test_kubernetes.py and the security gate (tool
 `violations(docs)` returns one Violation per broken rule per pod/container. Rule ids:
   pss/<control>    the Kubernetes Pod Security Standards, baseline + restricted profile
                    (https://kubernetes.io/docs/concepts/security/pod-security-standards/)
-  house/<rule>     dockwright's stricter promises for every pod it generates: an explicit non-root
+  house/<rule>     dockwright's house rules (docs/ARCHITECTURE.md, Principles): an explicit non-root
                    UID, no service-account token, read-only root filesystem, memory request =
                    limit, liveness and readiness probes.
 """

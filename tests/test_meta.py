@@ -48,6 +48,6 @@ def test_every_image_pin_has_a_full_version_and_a_reason():
 
 
 def test_templates_take_derived_values_from_the_context():
-    # derived values live in extensions/context.py (computed once per render), not in {% set %} lines
+    # docs/ARCHITECTURE.md, Templates: derived values live in extensions/context.py, not in {% set %} lines
     offenders = [p.name for p in (REPO / "template").rglob("*.jinja") if "{% set " in p.read_text()]
     assert not offenders
