@@ -126,11 +126,8 @@ def main() -> int:
         "--answers-file", default=ANSWERS_FILE, help="Copier's answers file, relative to the project"
     )
     args = parser.parse_args()
-    notes = MIGRATIONS[args.version](args.project, answers_file=args.answers_file)
-    for note in notes:
-        print(f"dockwright migration {args.version}: {note}")
-    if not notes:
-        print(f"dockwright migration {args.version}: nothing to do")
+    notes = MIGRATIONS[args.version](args.project, answers_file=args.answers_file) or ["nothing to do"]
+    print("\n".join(f"dockwright migration {args.version}: {note}" for note in notes))
     return 0
 
 

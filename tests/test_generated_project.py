@@ -1,42 +1,45 @@
 """The generated frontend's own checks pass in its own environment (npm ci from the committed
-lock, Vitest, type check, production build). The api's suite runs in tests/test_api_project.py."""
+lock, Vitest, type check, production build) on the Node.js of the frontend image. The api's
+suite runs in tests/test_api_project.py."""
 
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import shutil
 
 import pytest
-from conftest import REPO, derived, run
+
+from dwsupport import REPO
+from dwsupport.render import Render
+from dwsupport.tools import run
 
 
 @pytest.fixture(scope="module")
-def frontend(default_project):
-    return default_project / "frontend"
+def frontend(default_render: Render) -> pathlib.Path:
+    return default_render.root / "frontend"
 
 
 @pytest.fixture(scope="module")
-def node_env() -> dict[str, str]:
+def node_env(default_render: Render) -> dict[str, str]:
     """PATH with the Node.js of the frontend image first: the suite runs on the Node it ships with
     (nox installs it, see noxfile.py `node`); npm itself is the host's, run by that node."""
-    want = derived()["node_version"]
-    node_bin = os.environ.get("DOCKWRIGHT_NODE_BIN")
-    path = os.pathsep.join(filter(None, [node_bin, os.environ.get("PATH")]))
+    want = default_render.context["node_version"]
+    path = os.pathsep.join(filter(None, [os.environ.get("DOCKWRIGHT_NODE_BIN"), os.environ.get("PATH")]))
     node = shutil.which("node", path=path)
     if node is None or shutil.which("npm", path=path) is None:
         pytest.fail("node and npm are required for the frontend suite: run it through nox (noxfile.py)")
     got = run([node, "--version"]).stdout.strip()
     if got != f"v{want}":
-        pytest.fail(
-            f"the frontend suite runs on the image's Node.js v{want}, found {got}: run it through nox"
-        )
+        pytest.fail(f"the frontend suite runs on the image's Node.js v{want}, found {got}: run it through nox")
     return {"PATH": path}
 
 
 @pytest.mark.slow
-def test_frontend_suite_passes(frontend, node_env):
+def test_frontend_suite_passes(frontend: pathlib.Path, node_env: dict[str, str]) -> None:
     npm = shutil.which("npm", path=node_env["PATH"])
+    assert npm is not None
     run([npm, "ci", "--no-audit", "--no-fund"], cwd=frontend, timeout=600, env=node_env)
     result = run([npm, "test"], cwd=frontend, timeout=600, env=node_env)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
@@ -47,7 +50,7 @@ def test_frontend_suite_passes(frontend, node_env):
     assert (frontend / "dist" / "index.html").is_file()
 
 
-def test_frontend_lock_matches_package_json():
+def test_frontend_lock_matches_package_json() -> None:
     npm = shutil.which("npm")
     if npm is None:
         pytest.fail("npm is required (Node.js 20+)")

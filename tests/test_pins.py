@@ -11,14 +11,19 @@ image is the uv the template's own tooling runs.
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 import tomllib
+from typing import Any
 
 import pytest
 import yaml
-from conftest import ALL_SERVICES, COPIER_YML, REPO, compose_binary, run
 
-PINS = yaml.safe_load((REPO / "extensions" / "images.yml").read_text())
+from dwsupport import REPO, matrix
+from dwsupport.compose import compose_config
+from dwsupport.render import COPIER_YML, Renders
+
+PINS: dict[str, dict[str, str]] = yaml.safe_load((REPO / "extensions" / "images.yml").read_text())
 FRONTEND = REPO / "template" / "{% if use_frontend %}frontend{% endif %}"
 
 
@@ -30,7 +35,9 @@ def tag(key: str) -> str:
 def test_every_pin_says_where_its_release_was_seen(key):
     entry = PINS[key]
     assert set(entry) == {"ref", "why", "source"}, key
-    version = re.match(r"v?(\d+\.\d+(?:\.\d+)?)", tag(key)).group(1)
+    match = re.match(r"v?(\d+\.\d+(?:\.\d+)?)", tag(key))
+    assert match, f"{key}: no version in {entry['ref']}"
+    version = match.group(1)
     assert version in entry["source"], f"{key}: the source must name the version it saw ({version})"
 
 
@@ -63,12 +70,9 @@ def test_uv_image_is_the_uv_of_the_template_tooling():
 
 
 @pytest.fixture(scope="module")
-def observability(renders):
-    project = renders.combo(ALL_SERVICES)
-    layers = next(x for x in (project / ".env").read_text().splitlines() if x.startswith("COMPOSE_FILE="))
-    env = {"COMPOSE_FILE": layers.split("=", 1)[1], "COMPOSE_PATH_SEPARATOR": ":"}
-    config = json.loads(run([compose_binary(), "config", "--format", "json"], cwd=project, env=env).stdout)
-    return project, config
+def observability(renders: Renders) -> tuple[pathlib.Path, dict[str, Any]]:
+    project = renders.of(matrix.EVERYTHING).root
+    return project, compose_config(project)
 
 
 def test_prometheus_image_has_the_healthchecks_wget(observability):

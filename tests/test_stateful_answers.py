@@ -13,15 +13,19 @@ smoke suite: tests/smoke/test_pg_upgrade.py.
 
 from __future__ import annotations
 
-import json
-import subprocess
+import pathlib
+from typing import Any
 
 import pytest
 import yaml
-from _deploy import kustomize
-from conftest import COPIER_YML, REPO, compose_binary, load_module
 from packaging.version import Version
-from test_update import RELEASES, answers_of, build_template_repo, git, make_project, update
+
+from dwsupport import REPO, load_module
+from dwsupport.compose import compose_config
+from dwsupport.k8s import kustomize
+from dwsupport.matrix import Combo
+from dwsupport.render import COPIER_YML, Renders
+from dwsupport.template_repo import TemplateRepo, build_template_repo, git, releases, update
 
 # What each PostgreSQL major must look like, from the upstream images' layout.
 LAYOUT = {
@@ -43,24 +47,22 @@ LAYOUT = {
 OLD_MOUNT = "/var/lib/postgresql/data"
 
 
-def compose_config(project) -> dict:
-    layers = next(x for x in (project / ".env").read_text().splitlines() if x.startswith("COMPOSE_FILE="))
-    env = {"COMPOSE_FILE": f"{layers.split('=', 1)[1]}:compose-dev.yml", "COMPOSE_PATH_SEPARATOR": ":"}
-    proc = subprocess.run(
-        [compose_binary(), "config", "--format", "json"],
-        cwd=project,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(proc.stdout)
+def answers_of(project: pathlib.Path) -> dict[str, Any]:
+    recorded: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return recorded
+
+
+def dev_config(project: pathlib.Path) -> dict[str, Any]:
+    """The merged compose model of the layers in .env plus compose-dev.yml (every service)."""
+    env = next(x for x in (project / ".env").read_text().splitlines() if x.startswith("COMPOSE_FILE="))
+    return compose_config(project, layers=[*env.split("=", 1)[1].split(":"), "compose-dev.yml"])
 
 
 @pytest.fixture(scope="module", params=["18", "17"], ids=["pg18", "pg17"])
-def pg_project(request, renders):
-    project = renders.combo(("api", "db"), ("vps", "private"), postgres_version=request.param)
-    return request.param, project
+def pg_project(request: pytest.FixtureRequest, renders: Renders) -> tuple[str, pathlib.Path]:
+    major: str = request.param
+    combo = Combo(("api", "db"), ("vps", "private"), variant=f"pg{major}", more={"postgres_version": major})
+    return major, renders.of(combo).root
 
 
 # ------------------------------------------------------------------ the questions
@@ -82,7 +84,7 @@ def test_python_versions_offered():
 
 
 def test_without_a_database_no_postgres_answer_is_recorded(renders):
-    project = renders.combo(("api",))
+    project = renders.of(Combo(("api",))).root
     assert "postgres_version" not in answers_of(project)
     assert not (project / "docs" / "database.md").exists()
 
@@ -91,7 +93,7 @@ def test_without_a_database_no_postgres_answer_is_recorded(renders):
 def test_compose_mounts_the_volume_where_the_major_keeps_its_data(pg_project):
     major, project = pg_project
     want = LAYOUT[major]
-    config = compose_config(project)
+    config = dev_config(project)
     db = config["services"]["db"]
     assert db["image"].startswith(want["image"]), db["image"]
     mounts = [(v["source"], v["target"]) for v in db["volumes"] if v["type"] == "volume"]
@@ -198,17 +200,17 @@ def test_migration_0_3_0_keeps_a_recorded_postgres_answer(tmp_path):
 
 # ------------------------------------------------------------------ a real update from 0.2.0
 @pytest.fixture(scope="module")
-def history(tmp_path_factory):
+def history(tmp_path_factory: pytest.TempPathFactory) -> TemplateRepo:
     return build_template_repo(tmp_path_factory.mktemp("history") / "template-repo")
 
 
 @pytest.mark.skipif(
-    not any(Version(r["version"]) == Version("0.2.0") for r in RELEASES), reason="no 0.2.0 release"
+    not any(Version(r["version"]) == Version("0.2.0") for r in releases()), reason="no 0.2.0 release"
 )
 def test_update_from_0_2_0_keeps_postgres_17_and_moves_python_3_12_to_3_13(history, tmp_path):
-    project = make_project(history, tmp_path / "project", "v0.2.0", python_version="3.12")
+    project = history.project(tmp_path / "project", "v0.2.0", python_version="3.12")
     assert answers_of(project)["python_version"] == "3.12"
-    compose_before = compose_config(project)["services"]["db"]
+    compose_before = dev_config(project)["services"]["db"]
 
     out = update(project, history.head)
 
@@ -221,7 +223,7 @@ def test_update_from_0_2_0_keeps_postgres_17_and_moves_python_3_12_to_3_13(histo
     # the after-update message says what to do about PostgreSQL 18
     assert "PostgreSQL 18 is available: docs/database.md" in out, out
     # the same volume at the same place, a newer PostgreSQL 17 image; the api on Python 3.13
-    db = compose_config(project)["services"]["db"]
+    db = dev_config(project)["services"]["db"]
     assert db["image"].startswith(LAYOUT["17"]["image"]) and db["image"] != compose_before["image"]
     assert (
         [(v["source"], v["target"]) for v in db["volumes"]]

@@ -1,7 +1,7 @@
 """A project made with 0.2.0 keeps its PostgreSQL 17 data through `copier update`, then moves to
 PostgreSQL 18 with the upgrade its docs/database.md describes, run verbatim. Nothing is lost.
 
-1. render the released 0.2.0 (the throw-away template repository of tests/test_update.py), api +
+1. render the released 0.2.0 (the throw-away template repository of dwsupport/template_repo.py), api +
    db; build, `up --wait` on PostgreSQL 17 (its stand-in), create items through the api;
 2. `copier update` to the work tree (the release being prepared): the terminal says that the
    database stays on 17 and that 18 is available; up again: the same items, `SHOW server_version`
@@ -22,37 +22,42 @@ import re
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 import pytest
 import yaml
-from test_update import GIT_ENV, answers_of, build_template_repo, git, make_project, update
 
-from smoke import lib
+from dwsupport import REPO, probes, smoke
+from dwsupport.template_repo import GIT_ENV, build_template_repo, git, update
 
 pytestmark = pytest.mark.docker
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 DB = "my_app"  # the default slug's database and user
 SERVICES = ["api", "db"]
+
+
+def answers_of(project: pathlib.Path) -> dict[str, Any]:
+    recorded: dict[str, Any] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return recorded
 
 
 def tag_postgres_pins() -> None:
     """Stand-ins for the pinned PostgreSQL images: the upgrade switches to a ref that the project
     does not hold yet when `setup tag-from` reads it (a real machine pulls it)."""
-    if not lib.SETUP.exists():
+    if not smoke.SETUP.exists():
         return
     pins = yaml.safe_load((REPO / "extensions" / "images.yml").read_text())
     refs = [entry["ref"] for key, entry in pins.items() if key.startswith("postgres_")]
-    subprocess.run(["bash", str(lib.SETUP), "tag", *refs], check=True, capture_output=True, timeout=300)
+    subprocess.run(["bash", str(smoke.SETUP), "tag", *refs], check=True, capture_output=True, timeout=300)
 
 
-def items(stack: lib.Stack) -> list[str]:
-    r = lib.http(stack.ports["API_PORT"], "/items", retry_for=30)
+def items(stack: smoke.Stack) -> list[str]:
+    r = probes.http(stack.ports["API_PORT"], "/items", retry_for=30)
     assert r.status == 200, str(r)
     return sorted(item["name"] for item in r.json())
 
 
-def server_version(stack: lib.Stack) -> str:
+def server_version(stack: smoke.Stack) -> str:
     return stack.exec("db", "psql", "-U", DB, "-d", DB, "-tAc", "SHOW server_version").stdout.strip()
 
 
@@ -75,11 +80,11 @@ def test_update_from_0_2_0_keeps_postgres_17_then_the_documented_upgrade_moves_i
     name = f"dwpg-{uuid.uuid4().hex[:8]}"
     old_volume, new_volume = f"{name}_db_data", f"{name}_db_data_pg18"
     history = build_template_repo(tmp_path / "template-repo")
-    project = make_project(history, tmp_path / "project", "v0.2.0", services=SERVICES)
-    stacks: list[lib.Stack] = []
+    project = history.project(tmp_path / "project", "v0.2.0", services=SERVICES)
+    stacks: list[smoke.Stack] = []
 
-    def stack_for_project() -> lib.Stack:
-        stack = lib.Stack(project, name=name)
+    def stack_for_project() -> smoke.Stack:
+        stack = smoke.Stack(project, name=name)
         if stacks:  # the same host ports for the whole story
             stack.ports = stacks[0].ports
             stack.env.update({k: str(v) for k, v in stack.ports.items()})
@@ -89,7 +94,7 @@ def test_update_from_0_2_0_keeps_postgres_17_then_the_documented_upgrade_moves_i
     try:
         # ---- 1. a 0.2.0 project with data on PostgreSQL 17
         record["step"] = "0.2.0 up on PostgreSQL 17"
-        lib.tag_standins(project)
+        smoke.tag_standins(project)
         first = stack_for_project()
         first.build()
         record["build"] = first.timings["build"]
@@ -97,7 +102,7 @@ def test_update_from_0_2_0_keeps_postgres_17_then_the_documented_upgrade_moves_i
         names = []
         for _ in range(3):
             names.append(f"kept-{uuid.uuid4().hex[:8]}")
-            r = lib.http(first.ports["API_PORT"], "/items", method="POST", payload={"name": names[-1]})
+            r = probes.http(first.ports["API_PORT"], "/items", method="POST", payload={"name": names[-1]})
             assert r.status == 201, str(r)
         assert server_version(first).startswith("17"), server_version(first)
         first.down(volumes=False)
@@ -109,7 +114,7 @@ def test_update_from_0_2_0_keeps_postgres_17_then_the_documented_upgrade_moves_i
         assert answers_of(project)["postgres_version"] == "17"
         git(project, "add", "-A")
         git(project, "commit", "-qm", "Update from the dockwright template")
-        lib.tag_standins(project)
+        smoke.tag_standins(project)
         tag_postgres_pins()
         updated = stack_for_project()
         updated.build()

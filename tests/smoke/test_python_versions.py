@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import pathlib
 import tomllib
+from typing import Any
 
 import pytest
-from conftest import COPIER_YML, copy
 
-from smoke import lib
+from dwsupport import probes, smoke
+from dwsupport.render import COPIER_YML, copy
 
 pytestmark = pytest.mark.docker
 
@@ -63,7 +64,7 @@ def built_for(tag: str, cp: str) -> bool:
     return python == cp and abi == cp
 
 
-def check_installed(probe: dict, lock: dict, version: str) -> list[str]:
+def check_installed(probe: dict[str, Any], lock: dict[str, tuple[str, list[str]]], version: str) -> list[str]:
     cp = "cp" + version.replace(".", "")
     problems = []
     if probe["version"] != [int(x) for x in version.split(".")]:
@@ -98,7 +99,7 @@ def test_api_builds_and_runs_on_every_offered_python(version, tmp_path, stacks, 
     record["config"] = f"api+db python {version}"
     record["step"] = "render"
     project = copy(tmp_path / "project", services=["api", "db"], python_version=version)
-    lib.tag_standins(project)
+    smoke.tag_standins(project)
     stack = stacks(project)
 
     record["step"] = "build"
@@ -130,9 +131,9 @@ def test_api_builds_and_runs_on_every_offered_python(version, tmp_path, stacks, 
 
     record["step"] = "item round-trip"
     port = stack.ports["API_PORT"]
-    created = lib.http(port, "/items", method="POST", payload={"name": f"py{version}"})
+    created = probes.http(port, "/items", method="POST", payload={"name": f"py{version}"})
     assert created.status == 201, str(created)
-    listed = lib.http(port, "/items")
+    listed = probes.http(port, "/items")
     assert [item["name"] for item in listed.json()] == [f"py{version}"], str(listed)
-    assert lib.http(port, "/healthz").status == 200
+    assert probes.http(port, "/healthz").status == 200
     record["step"] = "done"
