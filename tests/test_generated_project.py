@@ -32,7 +32,9 @@ def node_env(default_render: Render) -> dict[str, str]:
         pytest.fail("node and npm are required for the frontend suite: run it through nox (noxfile.py)")
     got = run([node, "--version"]).stdout.strip()
     if got != f"v{want}":
-        pytest.fail(f"the frontend suite runs on the image's Node.js v{want}, found {got}: run it through nox")
+        pytest.fail(
+            f"the frontend suite runs on the image's Node.js v{want}, found {got}: run it through nox"
+        )
     return {"PATH": path}
 
 

@@ -15,7 +15,6 @@ PostgreSQL 18 with the upgrade its docs/database.md describes, run verbatim. Not
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import re
@@ -153,14 +152,9 @@ def test_update_from_0_2_0_keeps_postgres_17_then_the_documented_upgrade_moves_i
         assert answers_of(project)["postgres_version"] == "18"
         assert items(upgraded) == sorted(names), "the data came along"
         assert server_version(upgraded).startswith("18"), server_version(upgraded)
-        mounts = json.loads(
-            subprocess.run(
-                ["docker", "inspect", "--format", "{{json .Mounts}}", upgraded.container("db").id],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
+        db = upgraded.container("db")
+        db.reload()
+        mounts = db.attrs["Mounts"]
         assert [(m["Name"], m["Destination"]) for m in mounts if m["Type"] == "volume"] == [
             (new_volume, "/var/lib/postgresql")
         ]
