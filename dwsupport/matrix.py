@@ -190,6 +190,19 @@ DOCKERFILES = (EVERYTHING, *(Combo(SERVICES, variant=name, more=more) for name, 
 # a project that keeps PostgreSQL 17 (postgres_version, recorded for projects from before 0.3.0)
 PG17 = {"postgres_version": "17"}
 
+# ------------------------------------------------------------------ backups
+# The VPS's backup service with its off-site copy to restic (backup_offsite), and the targets that
+# back up a database: every service set with db on the VPS (the backup service), each Kubernetes
+# target (the CronJob), Cloud Run (no in-cluster database: no scheduled dump of its own).
+OFFSITE = {"backup_offsite": "restic"}
+DEFAULTS_OFFSITE = Combo(DEFAULT_SERVICES, variant="offsite", more=OFFSITE)
+BACKUPS: tuple[Combo, ...] = (
+    *product([("api", "db"), DEFAULT_SERVICES, SERVICES], [("vps",), ("gke",), ("private",), ("cloudrun",)]),
+    DEFAULTS_OFFSITE,
+    Combo(("api", "db"), variant="offsite", more=OFFSITE),
+    Combo(SERVICES, TARGETS, variant="offsite", more=OFFSITE),
+)
+
 # ------------------------------------------------------------------ Docker smoke (tests/smoke)
 # The defaults first: they build the api and the proxied frontend that later ones reuse.
 SMOKE: tuple[Combo, ...] = (
@@ -222,6 +235,7 @@ SUPPORTED: tuple[Combo, ...] = (
     Combo(("nginx", "proxy")),
     Combo(("api",), variant="py3.15", more=PYTHONS["py3.15"]),
     Combo(("api", "db"), ("vps", "private"), variant="pg17", more=PG17),
+    DEFAULTS_OFFSITE,
     # each target with the default services, and all of them together
     *product([DEFAULT_SERVICES], [("cloudrun",), ("gke",), ("private",), TARGETS]),
     # each cloud/Kubernetes target with the smallest service sets it accepts
@@ -251,4 +265,5 @@ NAMED: dict[str, tuple[Combo, ...]] = {
     "SMOKE": SMOKE,
     "UPDATES": UPDATES,
     "SUPPORTED": SUPPORTED,
+    "BACKUPS": BACKUPS,
 }

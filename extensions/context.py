@@ -94,6 +94,12 @@ POSTGRES_LAYOUT = {
 }
 DEFAULT_POSTGRES = "18"
 
+# Scheduled database backups (docs/backups.md): the defaults of the .env settings of the backup
+# service (compose.prod.yml) and of the Kubernetes CronJob. 03:15 UTC: a quiet hour for most sites.
+# uid/gid: the owner of backups/ on the server, whom the service writes as (the deploy user;
+# bootstrap.sh prints its ids).
+BACKUP_DEFAULTS = {"at": "03:15", "keep_daily": 7, "keep_weekly": 4, "uid": 1000, "gid": 1000}
+
 
 @functools.cache
 def load_images() -> dict[str, str]:
@@ -310,6 +316,26 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
         "db_secret": f"{slug}-postgres-password",
         "redis_secret": f"{slug}-redis-password",
     }
+
+    # ------------------------------------------------------------ backups (docs/backups.md)
+    # `make backup` / `make restore` and docs/backups.md come with the db; the scheduled dumps are
+    # the backup service on the VPS and a CronJob for the in-cluster database on Kubernetes.
+    d["backup_service"] = d["use_db"] and d["target_vps"]
+    d["backup_cronjob"] = d["use_db"] and d["use_kubernetes"]
+    d["offsite_restic"] = d["backup_service"] and answers.get("backup_offsite") == "restic"
+    hour, minute = BACKUP_DEFAULTS["at"].split(":")
+    d["backup"] = {
+        **BACKUP_DEFAULTS,
+        "cron": f"{int(minute)} {int(hour)} * * *",
+        "log_tag": f"{slug}-backup",  # journald SYSLOG_IDENTIFIER: journalctl -t <log_tag>
+    }
+    if d["offsite_restic"]:
+        # the restic repository's password: random, generated with the others (keep a copy!)
+        d["all_secrets"] = [*d["all_secrets"], "restic_password"]
+    # Secret files compose.prod.yml declares itself (the base layer declares the generated ones).
+    d["prod_secrets"] = (["cloudflare_dns_api_token"] if d["use_proxy"] else []) + (
+        ["restic_password", "offsite_credentials"] if d["offsite_restic"] else []
+    )
     return d
 
 
