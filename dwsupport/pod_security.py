@@ -6,7 +6,8 @@ parsed manifests. Shared by tests/test_kubernetes.py and the security gate (tool
                    (https://kubernetes.io/docs/concepts/security/pod-security-standards/)
   house/<rule>     dockwright's house rules (docs/ARCHITECTURE.md, Principles): an explicit non-root
                    UID, no service-account token, read-only root filesystem, memory request =
-                   limit, liveness and readiness probes.
+                   limit, liveness and readiness probes for what runs until stopped, a deadline
+                   (activeDeadlineSeconds) for what runs to completion (Jobs, CronJobs).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ SAFE_SYSCTLS = {
 }
 SELINUX_TYPES = {None, "", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 SECCOMP_OK = {"RuntimeDefault", "Localhost"}
+# Pods that run to completion: probes mean nothing there (readiness routes no traffic to a Job);
+# what stops a hung run is the Job's activeDeadlineSeconds.
+RUN_TO_COMPLETION = frozenset({"Job", "CronJob"})
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ def _containers(spec: Manifest) -> list[tuple[str, Manifest]]:
 
 def pod_violations(label: str, spec: Manifest) -> list[Violation]:
     out: list[Violation] = []
+    runs_to_completion = label.split("/", 1)[0] in RUN_TO_COMPLETION
 
     def bad(rule: str, where: str, message: str) -> None:
         out.append(Violation(rule, where, message))
@@ -140,11 +145,34 @@ def pod_violations(label: str, spec: Manifest) -> list[Violation]:
             bad("house/memory-limit", where, "no memory limit")
         elif limit != (res.get("requests") or {}).get("memory"):
             bad("house/memory-limit", where, "memory request differs from the limit")
-        if key == "containers" and not ("livenessProbe" in c and "readinessProbe" in c):
+        if key == "containers" and not runs_to_completion and not ("livenessProbe" in c and "readinessProbe" in c):
             bad("house/probes", where, "needs a livenessProbe and a readinessProbe")
+    return out
+
+
+def job_spec(doc: Manifest) -> Manifest | None:
+    """The Job spec of a Job or a CronJob (its jobTemplate), else None."""
+    if doc.get("kind") == "Job":
+        spec: Manifest = doc.get("spec") or {}
+        return spec
+    if doc.get("kind") == "CronJob":
+        template: Manifest = (doc.get("spec") or {}).get("jobTemplate") or {}
+        return template.get("spec") or {}
+    return None
+
+
+def deadline_violations(docs: list[Any]) -> list[Violation]:
+    """house/deadline: every Job (or CronJob's Job) stops a run that hangs."""
+    out = []
+    for doc in docs:
+        spec = job_spec(doc) if isinstance(doc, dict) else None
+        if spec is not None and not spec.get("activeDeadlineSeconds"):
+            where = f"{doc['kind']}/{doc.get('metadata', {}).get('name')}"
+            out.append(Violation("house/deadline", where, "no activeDeadlineSeconds: a hung run never stops"))
     return out
 
 
 def violations(docs: list[Any]) -> list[Violation]:
     """Every violation in every pod spec of a list of manifests (e.g. a built overlay)."""
-    return [v for label, spec in pod_specs(docs) for v in pod_violations(label, spec)]
+    pods = [v for label, spec in pod_specs(docs) for v in pod_violations(label, spec)]
+    return pods + deadline_violations(docs)

@@ -323,6 +323,7 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["backup_service"] = d["use_db"] and d["target_vps"]
     d["backup_cronjob"] = d["use_db"] and d["use_kubernetes"]
     d["offsite_restic"] = d["backup_service"] and answers.get("backup_offsite") == "restic"
+    d["backup_stays_local"] = d["backup_service"] and not d["offsite_restic"]  # docs: how to add one
     hour, minute = BACKUP_DEFAULTS["at"].split(":")
     d["backup"] = {
         **BACKUP_DEFAULTS,
