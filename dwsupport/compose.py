@@ -55,11 +55,19 @@ def compose_config(
     return config
 
 
+# What the operator writes into a server's .env (docs/deploy-vps.md, docs/backups.md) beyond
+# .env.prod.example: the restic repository of the offsite service (backup_offsite: restic).
+SERVER_SETTINGS = {"RESTIC_REPOSITORY": "s3:s3.amazonaws.com/acme-backups/app"}
+
+
 def compose_prod(project: pathlib.Path, tag: str = "0123abc") -> dict[str, Any]:
     """`compose config` of the production stack as a server runs it: the layers of
     .env.prod.example (COMPOSE_FILE ending in compose.prod.yml), images at a pinned tag."""
     return compose_config(
-        project, "--env-file", ".env.prod.example", env={"API_TAG": tag, "FRONTEND_TAG": tag}
+        project,
+        "--env-file",
+        ".env.prod.example",
+        env={"API_TAG": tag, "FRONTEND_TAG": tag, **SERVER_SETTINGS},
     )
 
 

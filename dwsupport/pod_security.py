@@ -145,7 +145,11 @@ def pod_violations(label: str, spec: Manifest) -> list[Violation]:
             bad("house/memory-limit", where, "no memory limit")
         elif limit != (res.get("requests") or {}).get("memory"):
             bad("house/memory-limit", where, "memory request differs from the limit")
-        if key == "containers" and not runs_to_completion and not ("livenessProbe" in c and "readinessProbe" in c):
+        if (
+            key == "containers"
+            and not runs_to_completion
+            and not ("livenessProbe" in c and "readinessProbe" in c)
+        ):
             bad("house/probes", where, "needs a livenessProbe and a readinessProbe")
     return out
 

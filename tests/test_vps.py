@@ -22,6 +22,10 @@ from dwsupport.tools import run, tool
 
 ONE_SHOT = {"migrate", "acme-init"}
 OWN_IMAGES = {"api", "migrate", "frontend"}
+# The backup services log to the host's journal (journalctl -t <slug>-backup) as well as to
+# `docker compose logs`; the backup service writes its dumps into ./backups (docs/backups.md).
+JOURNALD = {"backup", "offsite"}
+WRITABLE_BINDS = {("backup", "backups")}
 TAG = "0123abc"
 
 
@@ -38,13 +42,18 @@ def test_production_stack_merges_and_is_hardened(renders, combo):
             assert image.endswith(f":{TAG}"), image
         assert service["restart"] == ("no" if name in ONE_SHOT else "unless-stopped"), name
         logging = service.get("logging", {})
-        assert logging.get("driver") == "json-file" and logging["options"]["max-size"], name
+        if name in JOURNALD:
+            tag = f"{renders.of(combo).answers['project_slug']}-backup"
+            assert logging == {"driver": "journald", "options": {"tag": tag}}, name
+        else:
+            assert logging.get("driver") == "json-file" and logging["options"]["max-size"], name
         limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
         assert {"cpus", "memory", "pids"} <= set(limits), f"{name}: {limits}"
         for volume in service.get("volumes", []):
             if volume["type"] == "bind":
-                assert volume.get("read_only"), f"{name}: writable bind mount {volume['source']}"
                 relative = os.path.relpath(volume["source"], project)
+                writable = (name, relative) in WRITABLE_BINDS
+                assert volume.get("read_only") or writable, f"{name}: writable bind mount {volume['source']}"
                 assert not relative.startswith(("api", "frontend", "..")), f"{name}: source mount {relative}"
         for port in service.get("ports", []):
             if name == "proxy":

@@ -21,7 +21,7 @@ import shutil
 from typing import TypedDict
 
 from dwsupport import matrix
-from dwsupport.compose import compose_binary, compose_env
+from dwsupport.compose import SERVER_SETTINGS, compose_binary, compose_env
 from dwsupport.dotenv import compose_layers
 from dwsupport.render import copy
 from dwsupport.tools import run
@@ -81,7 +81,10 @@ def collect(combo_id: str, project: pathlib.Path, out: pathlib.Path) -> Collecte
         "dev": ([*base, "compose-dev.yml"], {}),
     }
     if (project / "compose.prod.yml").exists():
-        models["prod"] = ([*base, "compose.prod.yml"], {"API_TAG": HEX40, "FRONTEND_TAG": HEX40})
+        models["prod"] = (
+            [*base, "compose.prod.yml"],
+            {"API_TAG": HEX40, "FRONTEND_TAG": HEX40, **SERVER_SETTINGS},
+        )
     (built / "compose").mkdir(parents=True, exist_ok=True)
     for name, (layers, extra) in models.items():
         env = {**compose_env(layers), **extra}
