@@ -98,7 +98,14 @@ DEFAULT_POSTGRES = "18"
 # service (compose.prod.yml) and of the Kubernetes CronJob. 03:15 UTC: a quiet hour for most sites.
 # uid/gid: the owner of backups/ on the server, whom the service writes as (the deploy user;
 # bootstrap.sh prints its ids).
-BACKUP_DEFAULTS = {"at": "03:15", "keep_daily": 7, "keep_weekly": 4, "uid": 1000, "gid": 1000}
+BACKUP_AT = "03:15"
+BACKUP_DEFAULTS: dict[str, Any] = {
+    "at": BACKUP_AT,
+    "keep_daily": 7,
+    "keep_weekly": 4,
+    "uid": 1000,
+    "gid": 1000,
+}
 
 
 @functools.cache
@@ -324,7 +331,7 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["backup_cronjob"] = d["use_db"] and d["use_kubernetes"]
     d["offsite_restic"] = d["backup_service"] and answers.get("backup_offsite") == "restic"
     d["backup_stays_local"] = d["backup_service"] and not d["offsite_restic"]  # docs: how to add one
-    hour, minute = BACKUP_DEFAULTS["at"].split(":")
+    hour, minute = BACKUP_AT.split(":")
     d["backup"] = {
         **BACKUP_DEFAULTS,
         "cron": f"{int(minute)} {int(hour)} * * *",

@@ -131,12 +131,20 @@ def test_slug_default_is_derived_from_the_name(copie):
     [
         (
             {},
-            {"acme_email"},
+            {"acme_email", "backup_offsite"},
             {"gcp_project", "gcp_region", "k8s_namespace", "internal_domain", "private_registry"},
         ),
-        ({"services": ["api"]}, set(), {"acme_email"}),
-        ({"deploy_targets": ["cloudrun"]}, {"gcp_project", "gcp_region"}, {"acme_email", "k8s_namespace"}),
-        ({"deploy_targets": ["gke"]}, {"gcp_project", "k8s_namespace"}, {"internal_domain"}),
+        ({"services": ["api"]}, set(), {"acme_email", "backup_offsite"}),
+        (
+            {"deploy_targets": ["cloudrun"]},
+            {"gcp_project", "gcp_region"},
+            {"acme_email", "k8s_namespace", "backup_offsite"},
+        ),
+        (
+            {"deploy_targets": ["gke"]},
+            {"gcp_project", "k8s_namespace"},
+            {"internal_domain", "backup_offsite"},
+        ),
         (
             {"deploy_targets": ["private"]},
             {"k8s_namespace", "internal_domain", "private_registry"},

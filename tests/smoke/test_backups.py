@@ -101,7 +101,7 @@ def documented(project: pathlib.Path) -> dict[str, str]:
 
     def one(prefix: str) -> str:
         (found,) = [line for line in lines if line.startswith(prefix)]
-        return found
+        return str(found)
 
     return {
         "backup": one("make backup"),

@@ -4,9 +4,11 @@ Like deploy/vps/deploy.sh on a server, minus the registry: the default images ar
 base layers (the suite's content-addressed tags, so a cache hit after test_stacks' `defaults`),
 then tagged with a fake 40-hex git SHA, the tag CI would push; the stack runs with
 .env.prod.example's COMPOSE_FILE (compose.prod.yml last: `build: !reset null`, images pinned by
-API_TAG/FRONTEND_TAG) plus one test-only file that re-publishes the proxy on 127.0.0.1 only.
+API_TAG/FRONTEND_TAG) plus one test-only file that re-publishes the proxy on 127.0.0.1 only (and
+leaves the backup service's logs with the engine's driver: test machines have no journald).
 
-Checks: every service healthy (one-shots `migrate` and `acme-init` exited 0, the acme volume
+Checks: every service healthy (the backup service after its first dump into backups/, one-shots
+`migrate` and `acme-init` exited 0, the acme volume
 handed to Traefik's UID 65532), HTTP answers a redirect to https://<host>/, HTTPS serves the api
 and the frontend with HSTS, the memory limits and json-file log rotation of compose.prod.yml are
 what the engine applied. Let's Encrypt cannot be reached from here (and the Cloudflare token is a
@@ -16,6 +18,7 @@ dummy), so Traefik serves its default self-signed certificate: the stack must st
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 import re
 import time
@@ -31,7 +34,10 @@ from dwsupport.render import copy
 pytestmark = pytest.mark.docker
 
 DOMAIN = "localhost"  # the questionnaire's default domain
-LONG_RUNNING = set(matrix.DEFAULT_SERVICES)
+# the default services, and compose.prod.yml's scheduled dumps of the database
+LONG_RUNNING = {*matrix.DEFAULT_SERVICES, "backup"}
+# it logs to journald in production (tests/test_vps.py checks that); test machines have none
+JOURNALD = {"backup"}
 ONE_SHOTS = {"migrate", "acme-init"}
 OWN_IMAGES = {"api": "API_TAG", "frontend": "FRONTEND_TAG"}
 TRAEFIK_UID = "65532"
@@ -40,7 +46,8 @@ TRAEFIK_UID = "65532"
 # production server needs. Test machines must publish on 127.0.0.1 only (and 80/443 may be taken
 # or privileged), so this extra layer, written next to the rendered project and never into the
 # template, replaces that list once more: `!override` swaps the whole list (a plain `ports:` would
-# be merged with the production entries and still bind 0.0.0.0:80/443).
+# be merged with the production entries and still bind 0.0.0.0:80/443). The backup service logs
+# to the host's journal in production; test machines have no journald: the engine's default here.
 PORTS_OVERRIDE = """\
 # Test-only (tests/smoke/test_production.py): the proxy on 127.0.0.1 and free ports instead of
 # compose.prod.yml's 0.0.0.0:80/443; `!override` replaces the list instead of merging into it.
@@ -49,6 +56,8 @@ services:
     ports: !override
       - "127.0.0.1:${PROXY_PORT:?}:8080"
       - "127.0.0.1:${HTTPS_PORT:?}:8443"
+  backup:
+    logging: !reset {}
 """
 
 _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -158,6 +167,8 @@ def check_limits_and_logs(stack: smoke.Stack, prod_file: pathlib.Path) -> None:
         if name in wanted and host["Memory"] != wanted[name]:
             problems.append(f"{name}: Memory={host['Memory']}, compose.prod.yml says {wanted[name]}")
         log = host["LogConfig"]
+        if name in JOURNALD:
+            continue
         if (
             log["Type"] != logging["driver"]
             or log["Config"].get("max-size") != logging["options"]["max-size"]
@@ -217,6 +228,11 @@ def test_production(tmp_path, sha_tags, stacks, smoke_record, step):
         token = project / "secrets" / "cloudflare_dns_api_token.txt"
         token.write_text("smoke-dummy-cloudflare-token")
         token.chmod(0o644)
+        # as bootstrap.sh makes it: the backup service writes there as BACKUP_UID (not root)
+        backups = project / "backups"
+        backups.mkdir(mode=0o700)
+        owner = read_env(project / ".env.prod.example")
+        os.chown(backups, int(owner["BACKUP_UID"]), int(owner["BACKUP_GID"]))
         override = tmp_path / "compose.smoke-ports.yml"
         override.write_text(PORTS_OVERRIDE)
         prod_env = read_env(project / ".env.prod.example")
