@@ -64,6 +64,9 @@ def smoke_record(request) -> dict:
     return record
 
 
+_COLUMNS = {"config", "step", "build", "up", "re-up", "total"}
+
+
 def _fmt(value) -> str:
     return f"{value:.1f}" if isinstance(value, float) else "-"
 
@@ -86,14 +89,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     tr = terminalreporter
     tr.section("docker smoke: per configuration")
-    header = f"{'configuration':<34} {'build s':>8} {'up s':>6} {'re-up s':>8} {'total s':>8}  result"
+    header = (
+        f"{'configuration':<34} {'build s':>8} {'up s':>6} {'re-up s':>8} {'total s':>8}  result  measured"
+    )
     tr.write_line(header)
     tr.write_line("-" * len(header))
     for nodeid, row in rows.items():
         r = row["record"]
         name = r.get("config") or nodeid.split("::")[-1]
+        # any other figure a test recorded (recovery times, load results), by name
+        measured = ", ".join(
+            f"{key} {_fmt(value) if isinstance(value, float) else value}"
+            for key, value in r.items()
+            if key not in _COLUMNS and isinstance(value, float | int | str)
+        )
         tr.write_line(
             f"{name:<34} {_fmt(r.get('build')):>8} {_fmt(r.get('up')):>6} {_fmt(r.get('re-up')):>8} "
-            f"{_fmt(r.get('total')):>8}  {row['result']}"
+            f"{_fmt(r.get('total')):>8}  {row['result']}  {measured}"
         )
     tr.write_line(f"smoke session wall time: {time.perf_counter() - _SESSION_START:.0f} s")
