@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import time
 
 import pytest
 from sqlalchemy import create_engine, exc, inspect, text
 
 from app import db
 from app.cache import Cache
+from app.cache import make_client as redis_client
 from app.items import LIST_KEY, LIST_TTL_SECONDS
 from app.migrate import upgrade
+from app.settings import CacheSettings
 
 
 def test_create_then_list_newest_first(client):
@@ -76,6 +80,21 @@ def test_items_work_while_the_cache_is_down(client, fake_redis):
     fake_redis.down = True
     assert client.post("/items", json={"name": "still works"}).status_code == 201
     assert [item["name"] for item in client.get("/items").json()] == ["still works"]
+
+
+def test_an_unreachable_redis_costs_a_request_little(make_client, engine):
+    """The real client: one immediate retry, no backoff (redis-py's default backs off for
+    seconds), so a list is served from the database at once and /readyz answers in time."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: connections are refused
+    cache = Cache(redis_client(CacheSettings(host="127.0.0.1", port=port, password=None)))
+    client = make_client(engine=engine, cache=cache)
+    started = time.monotonic()
+    assert client.post("/items", json={"name": "a"}).status_code == 201
+    assert [item["name"] for item in client.get("/items").json()] == ["a"]
+    assert client.get("/readyz").json()["status"] == "degraded"
+    assert time.monotonic() - started < 2
 
 
 def test_corrupt_cache_entry_falls_back_to_the_database(client, fake_redis):
