@@ -199,7 +199,8 @@ def test_every_gcloud_command_parses(renders, tmp_path, gcloud_env, services, ta
 def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud_env, mode):
     """The migration job runs with --wait (gcloud exits non-zero when the execution fails) and
     no retries; deploy.sh (`set -e`) then stops before the api gets a new revision."""
-    project = copy_project(renders.combo(("api", "db", "cache", "frontend", "proxy"), ("cloudrun",)), tmp_path / "p")
+    defaults = renders.combo(("api", "db", "cache", "frontend", "proxy"), ("cloudrun",))
+    project = copy_project(defaults, tmp_path / "p")
     job = cloudrun_manifests(project)["job-migrate.yaml"]["spec"]["template"]["spec"]["template"]["spec"]
     assert job["maxRetries"] == 0
     log = tmp_path / "gcloud.log"
@@ -211,7 +212,8 @@ def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud_env,
     executed = [i for i, a in enumerate(calls) if a[3:6] == ["run", "jobs", "execute"]]
     assert len(executed) == 1, calls
     assert "--wait" in calls[executed[0]], "without --wait gcloud returns before the job ends"
-    assert executed[0] == len(calls) - 1, f"gcloud called after the failed migration: {calls[executed[0] + 1 :]}"
+    after = calls[executed[0] + 1 :]
+    assert not after, f"gcloud called after the failed migration: {after}"
     if mode == "--flags":
         deployed = calls[executed[0] - 1]
         assert deployed[3:6] == ["run", "jobs", "deploy"] and "--max-retries" in deployed
