@@ -6,6 +6,9 @@
 - api and frontend image sizes next to their runtime base images (offline, the bases are
   offline-docker's stand-ins carrying the upstream names: their size is not upstream's).
 - `docker compose up -d --wait` to every service healthy, default configuration (images built).
+- load (load.py): locust, GET and POST /items at a fixed concurrency through the proxy on
+  127.0.0.1 for 30 s, the api under its production memory limit: requests/s, p50/p95/p99, errors,
+  the api's peak memory against that limit, restarts.
 Every build uses its own throw-away tag, removed afterwards; every stack is `down -v`'d.
 """
 
@@ -23,7 +26,7 @@ import uuid
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: `conftest` (render helper) and the `smoke` package
 
-from smoke import lib  # noqa: E402
+from smoke import lib, load  # noqa: E402
 
 
 def _render(dst: pathlib.Path) -> pathlib.Path:
@@ -43,6 +46,29 @@ def _mb(client, ref: str) -> float:
 
 def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} s  (min {min(values):.1f} / max {max(values):.1f})"
+
+
+def _load(project: pathlib.Path) -> list[tuple[str, str]]:
+    """One load run of load.MAX_SECONDS on a fresh default stack (images already built)."""
+    stack = lib.Stack(project)
+    with lib.running(stack):
+        stack.up()
+        result = load.run(stack, load.MAX_SECONDS)
+    head = f"load: {result.users} users, {result.seconds} s, GET:POST /items 4:1 via the proxy"
+    rows = [(head, str(result.total))]
+    rows += [(f"  {route}", str(figures)) for route, figures in sorted(result.routes.items())]
+    rows.append(("  api peak memory / production limit", result.memory))
+    restarted = result.restarts or not result.same_container
+    rows.append(
+        (
+            "  api restarted / OOM-killed",
+            f"{'yes' if restarted else 'no'} / {'yes' if result.oom_killed else 'no'}",
+        )
+    )
+    rows += [
+        (f"  error: {e['Method']} {e['Name']}", f"{e['Error']} x{e['Occurrences']}") for e in result.errors
+    ]
+    return rows
 
 
 def run(runs: int = 3) -> list[tuple[str, str]]:
@@ -108,6 +134,7 @@ def run(runs: int = 3) -> list[tuple[str, str]]:
                 with lib.running(stack):
                     ups.append(stack.up())
             rows.append((f"up --wait to healthy, defaults (median of {runs})", _median(ups)))
+            rows += _load(project)
         finally:
             for ref in throwaway:
                 with contextlib.suppress(Exception):  # already gone: fine

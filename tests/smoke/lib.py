@@ -401,6 +401,7 @@ def assert_healthy(stack: Stack, long_running: set[str], one_shots: set[str]) ->
     return ps
 
 
+@contextlib.contextmanager
 def running(stack: Stack):
     """`with running(stack):` … always `down -v` afterwards."""
     try:
