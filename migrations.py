@@ -63,11 +63,8 @@ def main() -> int:
     parser.add_argument("version", choices=sorted(MIGRATIONS))
     parser.add_argument("project", nargs="?", type=pathlib.Path, default=pathlib.Path.cwd())
     args = parser.parse_args()
-    notes = MIGRATIONS[args.version](args.project)
-    for note in notes:
-        print(f"dockwright migration {args.version}: {note}")
-    if not notes:
-        print(f"dockwright migration {args.version}: nothing to do")
+    notes = MIGRATIONS[args.version](args.project) or ["nothing to do"]
+    print("\n".join(f"dockwright migration {args.version}: {note}" for note in notes))
     return 0
 
 

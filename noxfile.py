@@ -2,7 +2,8 @@
 
 nox -s tests          render every supported combination and validate it with the real tools
 nox -s smoke          build and run generated projects in Docker (needs an engine)
-nox -s lint           ruff on extensions/, tests/, tools/, migrations.py and a rendered project's Python
+nox -s lint           ruff and mypy on the template's own Python (dwsupport/, extensions/, tests/, tools/,
+                      migrations.py, noxfile.py), ruff on a rendered project's Python
 nox -s security       every supported combination through six scanners: 0 CRITICAL/HIGH (see README)
 nox -s lock           refresh the generated api's uv.lock and the frontend's package-lock.json
 nox -s bench          timings and sizes (medians), and a 30 s load run through the proxy, as a table
@@ -33,7 +34,7 @@ def scanners(session: nox.Session) -> pathlib.Path:
 
 def load_tool(session: nox.Session) -> dict[str, str]:
     """locust, in a venv of its own (it brings gevent and a pytest plugin): the environment that
-    tells tests/smoke/load.py where it is."""
+    tells dwsupport/load.py where it is."""
     return {"DOCKWRIGHT_LOCUST": str(side_venv(session, "load") / "locust")}
 
 
@@ -60,12 +61,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def security(session: nox.Session) -> None:
-    """Render every supported combination (tests/combos.py) and run hadolint, compose-lint, checkov,
-    trivy (config + secrets), zizmor, kubernetes-validate and the Pod Security check on it; fail on
-    any CRITICAL/HIGH finding not in security/accepted.yml (tools/security_gate.py)."""
+    """Render every supported combination (dwsupport/matrix.py SUPPORTED) and run hadolint,
+    compose-lint, checkov, trivy (config + secrets), zizmor, kubernetes-validate and the Pod
+    Security check on it; fail on any CRITICAL/HIGH finding not in security/accepted.yml
+    (tools/security_gate/)."""
     install(session, "test")
     env = {"DOCKWRIGHT_SCANNERS_BIN": str(scanners(session))}
-    session.run("python", "tools/security_gate.py", *session.posargs, env=env)
+    session.run("python", "-m", "tools.security_gate", *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, default=False)
@@ -77,26 +79,15 @@ def smoke(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff on the template's own Python and on a rendered project's Python."""
+    """ruff and mypy on the template's own Python; ruff on a rendered project's Python."""
     install(session, "test")
-    ours = ["extensions", "tests", "tools", "migrations.py", "noxfile.py"]
+    ours = ["dwsupport", "extensions", "tests", "tools", "migrations.py", "noxfile.py"]
     session.run("ruff", "check", *ours)
     session.run("ruff", "format", "--check", *ours)
+    session.run("mypy")  # the files and the strictness are in pyproject.toml [tool.mypy]
     with tempfile.TemporaryDirectory() as tmp:
         dst = pathlib.Path(tmp) / "project"
-        session.run(
-            "copier",
-            "copy",
-            "--trust",
-            "--defaults",
-            "--quiet",
-            "--vcs-ref",
-            "HEAD",
-            "--data",
-            "services=[api, db, cache, frontend, proxy, nginx, observability]",
-            str(ROOT),
-            str(dst),
-        )
+        session.run("python", "-m", "dwsupport.render", "everything@vps", str(dst))
         # ruff resolves the config's per-file-ignores globs against the working directory
         with session.chdir(dst):
             session.run("ruff", "check", "--config", "api/pyproject.toml", ".")
@@ -114,4 +105,4 @@ def lock(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Median timings and sizes (noisy machines: medians of several runs, and ratios)."""
     install(session, "test")
-    session.run("python", "tools/bench.py", *session.posargs, env=load_tool(session))
+    session.run("python", "-m", "tools.bench", *session.posargs, env=load_tool(session))

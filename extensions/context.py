@@ -1,27 +1,45 @@
-"""Every derived value of the template, computed once per render (see DESIGN.md, decision 1).
+"""Every derived value of the template, computed once per render (docs/ARCHITECTURE.md, "Context").
 
-Templates test these booleans and lists; they never re-derive them with Jinja or-chains.
-Hooks may run several times per render: everything here is a pure function of the answers.
+Templates test these booleans and lists; they never re-derive them with Jinja `or`/`and` chains
+(tests/test_meta.py refuses both). docs/CONTRACT.md lists every key with its meaning, and a test
+keeps that list equal to what derive() returns. Hooks may run several times per render:
+everything here is a pure function of the answers.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import pathlib
+from types import ModuleType
+from typing import Any
 
 import yaml
 from copier_template_extensions import ContextHook
 
-# compose layers in merge order; a service's file is listed only when it is chosen
-LAYERS = (
-    ("db", "compose.db.yml"),
-    ("cache", "compose.cache.yml"),
-    ("api", "compose.api.yml"),
-    ("frontend", "compose.front.yml"),
-    ("nginx", "compose.nginx.yml"),
-    ("proxy", "compose.proxy.yml"),
-    ("observability", "compose.observability.yml"),
-)
+
+def _load_rules() -> ModuleType:
+    # copier-template-extensions loads this file by path, not as a package: import rules.py beside it
+    spec = importlib.util.spec_from_file_location(
+        "dockwright_rules", pathlib.Path(__file__).with_name("rules.py")
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError("extensions/rules.py not found beside context.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rules = _load_rules()
+# The choices of copier.yml's `services` and `deploy_targets`: the one list of each.
+SERVICES: tuple[str, ...] = rules.SERVICES
+TARGETS: tuple[str, ...] = rules.TARGETS
+
+# Compose layers in merge order: backing services first, then what uses them, then what routes to
+# them. Each service's layer is compose.<layer>.yml, named after the service, except the
+# frontend's: compose.front.yml, the seed's own name (generated file names never change).
+LAYER_ORDER = ("db", "cache", "api", "frontend", "nginx", "proxy", "observability")
+LAYER_NAMES = {"frontend": "front"}
 
 # One guide per deploy target, in docs/deploy-<target>.md.
 GUIDES = {
@@ -43,7 +61,7 @@ PORTS = {
     "proxy_metrics": 8082,
     "pgadmin": 8080,
 }
-# host ports (127.0.0.1 only) used when a service publishes; all overridable in .env
+# host ports (127.0.0.1 only) used when a service publishes one; all overridable in .env
 HOST_PORTS = {
     "api": 8000,
     "frontend": 8090,
@@ -56,7 +74,8 @@ HOST_PORTS = {
     "db": 5432,
     "cache": 6379,
 }
-
+APP_UID = 10001  # the api image's user
+NGINX_UID = 101  # nginx-unprivileged's user (frontend and nginx images)
 
 REQUIRED = ("project_slug", "python_version", "services", "deploy_targets", "domain", "registry")
 
@@ -67,40 +86,52 @@ def load_images() -> dict[str, str]:
     return {key: entry["ref"] for key, entry in data.items()}
 
 
-def derive(answers: dict) -> dict:
+def layer_file(service: str) -> str:
+    return f"compose.{LAYER_NAMES.get(service, service)}.yml"
+
+
+def derive(answers: dict[str, Any]) -> dict[str, Any]:
     """Return the derived values for a set of answers (also used directly by the tests)."""
     services = set(answers.get("services") or [])
     targets = set(answers.get("deploy_targets") or [])
     slug = answers["project_slug"]
     registry = answers["registry"]
+    domain = answers.get("domain") or "localhost"
     images = dict(load_images())
     images["python"] = images[f"python_{answers['python_version'].replace('.', '_')}"]
 
-    d = {
-        f"use_{name}": name in services
-        for name in ("api", "db", "cache", "frontend", "proxy", "nginx", "observability")
-    }
-    d.update({f"target_{name}": name in targets for name in ("vps", "cloudrun", "gke", "private")})
+    # ------------------------------------------------------------ what is chosen
+    d: dict[str, Any] = {f"use_{name}": name in services for name in SERVICES}
+    d.update({f"target_{name}": name in targets for name in TARGETS})
     d["use_kubernetes"] = d["target_gke"] or d["target_private"]
-    d["deploy_guides"] = [{"target": t, "title": title} for t, title in GUIDES.items() if t in targets]
     d["use_migrations"] = d["use_api"] and d["use_db"]
     # deploy/ holds the shell scripts of the vps and private targets only
     d["use_deploy_scripts"] = d["target_vps"] or d["target_private"]
+    d["backing_services"] = d["use_db"] or d["use_cache"]
+    d["build_images"] = d["use_api"] or d["use_frontend"]
+    d["frontend_calls_api"] = d["use_frontend"] and d["use_api"]
+    d["deploy_guides"] = [{"target": t, "title": GUIDES[t]} for t in TARGETS if t in targets]
 
-    layers = ["compose.yml"] + [f for name, f in LAYERS if name in services]
+    # ------------------------------------------------------------ compose
+    layers = ["compose.yml"] + [layer_file(name) for name in LAYER_ORDER if name in services]
     d["compose_layers"] = layers
     d["compose_file"] = ":".join(layers)
-    d["compose_dev_file"] = ":".join([*layers, "compose-dev.yml"])
+    volumes = []
+    if d["use_db"]:
+        volumes.append("db_data")
+    if d["use_observability"]:
+        volumes += ["prometheus_data", "grafana_data"]
+    d["volumes"] = volumes
 
-    # Without a proxy, each service a person browses publishes on 127.0.0.1; with one, none does.
+    # Without a proxy, each service a person browses publishes a host port on 127.0.0.1; with
+    # one, none does (the proxy's own port is the way in).
     direct = not d["use_proxy"]
-    d["publish_api"] = direct and d["use_api"]
-    d["publish_frontend"] = direct and d["use_frontend"]
-    d["publish_nginx"] = direct and d["use_nginx"]
-    d["publish_grafana"] = direct and d["use_observability"]
+    d["publishes_port_api"] = direct and d["use_api"]
+    d["publishes_port_frontend"] = direct and d["use_frontend"]
+    d["publishes_port_nginx"] = direct and d["use_nginx"]
+    d["publishes_port_grafana"] = direct and d["use_observability"]
 
     # Routes the proxy serves (file provider), by host under `domain`.
-    domain = answers.get("domain") or "localhost"
     routes = []
     if d["use_frontend"]:
         routes.append({"name": "frontend", "host": domain, "port": PORTS["frontend"]})
@@ -114,26 +145,39 @@ def derive(answers: dict) -> dict:
     d["routes"] = routes
     d["hosts"] = {r["name"]: r["host"] for r in routes}
 
-    # The api's public URL as the browser sees it (inlined into the frontend bundle at build time).
-    if d["use_api"]:
-        d["api_public_url"] = (
-            f"http://{d['hosts']['api']}:{HOST_PORTS['proxy_http']}"
+    # ------------------------------------------------------------ URLs and origins
+    # Where a person reaches each browsable service on this machine: through the proxy by host
+    # name, or on the service's own host port.
+    d["local_urls"] = {
+        r["name"]: (
+            f"http://{r['host']}:{HOST_PORTS['proxy_http']}"
             if d["use_proxy"]
-            else f"http://localhost:{HOST_PORTS['api']}"
+            else f"http://localhost:{HOST_PORTS[r['name']]}"
         )
-    else:
-        d["api_public_url"] = ""
+        for r in routes
+    }
+    # `*.localhost` resolves to 127.0.0.1 by itself; other domains need /etc/hosts lines locally,
+    # and are the only ones a production URL or a certificate can be made for.
+    domain_is_local = domain == "localhost" or domain.endswith(".localhost")
+    d["needs_hosts_file"] = d["use_proxy"] and not domain_is_local
+    d["vps_needs_public_domain"] = d["use_proxy"] and d["target_vps"] and domain_is_local
+    d["production_url"] = "" if domain_is_local else f"https://{domain}"
+    # The api's URL as the browser sees it (Vite inlines it into the frontend bundle at build
+    # time): locally, and in production (TLS through the proxy or the load balancer).
+    d["api_url_local"] = d["local_urls"]["api"] if d["use_api"] else ""
+    d["api_url_production"] = f"https://{d['hosts']['api']}" if d["use_api"] else ""
+    # Browser origins allowed to call the api (CORS): the frontend as served locally, in
+    # production, and on the private network.
+    internal_domain = answers.get("internal_domain") or ""
+    d["internal_hosts"] = {"frontend": f"{slug}.{internal_domain}", "api": f"api.{slug}.{internal_domain}"}
+    calls = d["frontend_calls_api"]
+    d["cors_origins_local"] = d["local_urls"]["frontend"] if calls else ""
+    d["cors_origins_production"] = f"https://{d['hosts']['frontend']}" if calls else ""
+    d["cors_origins_private"] = f"https://{d['internal_hosts']['frontend']}" if calls else ""
 
-    # Browser origins allowed to call the api (CORS): the frontend as served, and the dev server.
-    origins = []
-    if d["use_frontend"] and d["use_api"]:
-        origins.append(
-            f"http://{d['hosts']['frontend']}:{HOST_PORTS['proxy_http']}"
-            if d["use_proxy"]
-            else f"http://localhost:{HOST_PORTS['frontend']}"
-        )
-    d["cors_origins"] = ",".join(origins)
-
+    # ------------------------------------------------------------ secrets
+    # The secrets compose mounts (compose.yml), the ones the api reads, and every secret file of
+    # the project: compose's and the dev-only pgAdmin password.
     secrets = []
     if d["use_db"]:
         secrets.append("postgres_password")
@@ -142,55 +186,96 @@ def derive(answers: dict) -> dict:
     if d["use_observability"]:
         secrets.append("grafana_admin_password")
     d["secrets"] = secrets
-    d["secrets_api"] = [s for s in secrets if s in ("postgres_password", "redis_password")]
-    d["dev_secrets"] = ["pgadmin_password"] if d["use_db"] else []
+    d["api_secrets"] = [s for s in secrets if s in ("postgres_password", "redis_password")]
+    # Kubernetes Secrets of the api's passwords (kubernetes/base/api.yaml mounts them by name)
+    d["k8s_secrets"] = [{"name": s.replace("_", "-"), "file": f"secrets/{s}.txt"} for s in d["api_secrets"]]
+    d["all_secrets"] = secrets + (["pgadmin_password"] if d["use_db"] else [])
 
+    # ------------------------------------------------------------ images and users
     d["db_name"] = slug.replace("-", "_")
     d["db_user"] = slug.replace("-", "_")
     d["images"] = images
     d["uv_version"] = images["uv"].rsplit(":", 1)[1]
     d["node_version"] = images["node"].rsplit(":", 1)[1].split("-")[0]
+    d["api_image"] = f"{registry}/api"
+    d["frontend_image"] = f"{registry}/frontend"
+    # The images this project builds and CI pushes, with the .env variable holding their tag.
+    project_images = []
+    if d["use_api"]:
+        project_images.append({"name": "api", "repository": d["api_image"], "tag_variable": "API_TAG"})
+    if d["use_frontend"]:
+        project_images.append(
+            {"name": "frontend", "repository": d["frontend_image"], "tag_variable": "FRONTEND_TAG"}
+        )
+    d["project_images"] = project_images
+    d["app_uid"] = APP_UID
+    # Who runs as which non-root UID (README's security section).
+    d["runtime_uids"] = {}
+    if d["use_api"]:
+        d["runtime_uids"]["the api"] = APP_UID
+    if d["use_frontend"] or d["use_nginx"]:
+        d["runtime_uids"]["nginx"] = NGINX_UID
+    d["ports"] = PORTS
+    d["host_ports"] = HOST_PORTS
 
+    # ------------------------------------------------------------ CI and registries
+    registry_host = registry.split("/")[0]
+    d["registry_host"] = registry_host
+    # How CI logs in to push the project's images: one of these is true when it builds any.
+    d["push_to_ghcr"] = d["build_images"] and registry_host == "ghcr.io"
+    d["push_to_artifact_registry"] = d["build_images"] and registry_host.endswith("-docker.pkg.dev")
+    d["push_to_other_registry"] = d["build_images"] and not (
+        d["push_to_ghcr"] or d["push_to_artifact_registry"]
+    )
+    # The ci.yml jobs a deploy waits for (YAML: one job id, or a flow list).
+    d["deploy_needs"] = "publish" if d["build_images"] else "[lint, trivy-fs]"
+
+    # ------------------------------------------------------------ Kubernetes, Cloud Run, private
     # Kubernetes and Cloud Run run the api and the frontend (nginx/observability are compose-only).
     d["k8s_routes"] = [r for r in routes if r["name"] in ("api", "frontend")]
-    internal_domain = answers.get("internal_domain") or ""
-    d["internal_hosts"] = {"frontend": f"{slug}.{internal_domain}", "api": f"api.{slug}.{internal_domain}"}
+    # The deployment the rollback examples of the guides name.
+    d["main_service"] = "api" if d["use_api"] else "frontend"
+    d["internal_tls_secret"] = f"{slug}-internal-tls"
     d["runner_label"] = f"{slug}-private"  # the self-hosted runner of the private target
+    private_registry = answers.get("private_registry") or ""
+    d["private_registry_host"] = private_registry.split("/")[0]
+    # Third-party images the private network pulls from its own registry, same name and tag.
+    d["private_mirrors"] = [
+        {
+            "ref": ref,
+            "repository": ref.rsplit(":", 1)[0],
+            "mirror_ref": f"{private_registry}/{ref.split('/')[-1]}",
+            "mirror_repository": f"{private_registry}/{ref.rsplit(':', 1)[0].split('/')[-1]}",
+        }
+        for ref in ([images["postgres"]] if d["use_db"] else [])
+        + ([images["redis"]] if d["use_cache"] else [])
+    ]
+    # Google Cloud resources shared by Cloud Run and GKE (gke-managed).
+    gcp_project = answers.get("gcp_project") or ""
+    sql_instance = f"{slug}-db"
+    d["gcp"] = {
+        "sql_instance": sql_instance,
+        "sql_connection": f"{gcp_project}:{answers.get('gcp_region') or ''}:{sql_instance}",
+        "redis_instance": f"{slug[:34].rstrip('-')}-cache",
+        "static_ip": f"{slug}-ip",
+    }
     # Cloud Run names; service-account ids must stay within 30 characters.
     d["cloudrun"] = {
         "api": f"{slug}-api",
         "frontend": f"{slug}-frontend",
+        "services": [f"{slug}-{image['name']}" for image in project_images],
         "migrate": f"{slug}-migrate",
         "api_sa": f"{slug[:22].rstrip('-')}-api-run",
         "frontend_sa": f"{slug[:17].rstrip('-')}-frontend-run",
-        "sql_instance": f"{slug}-db",
-        "redis_instance": f"{slug[:34].rstrip('-')}-cache",
         "connector": "run-egress",
         "db_secret": f"{slug}-postgres-password",
         "redis_secret": f"{slug}-redis-password",
     }
-
-    # CI: which images are built, and how the registry is logged in to.
-    d["build_images"] = d["use_api"] or d["use_frontend"]
-    d["backing_services"] = d["use_db"] or d["use_cache"]
-    d["mirrored"] = d["build_images"] or d["backing_services"]
-    registry_host = registry.split("/")[0]
-    d["registry_host"] = registry_host
-    d["publish_ghcr"] = d["build_images"] and registry_host == "ghcr.io"
-    d["publish_gar"] = d["build_images"] and registry_host.endswith("-docker.pkg.dev")
-    d["publish_other"] = d["build_images"] and not (d["publish_ghcr"] or d["publish_gar"])
-    # The production api URL the frontend image is built with in CI (TLS through the proxy).
-    d["vite_api_url"] = f"https://{d['hosts']['api']}" if d["use_api"] else ""
-    d["api_image"] = f"{registry}/api"
-    d["frontend_image"] = f"{registry}/frontend"
-    d["ports"] = PORTS
-    d["host_ports"] = HOST_PORTS
-    d["app_uid"] = 10001
     return d
 
 
 class Context(ContextHook):
-    def hook(self, context: dict) -> None:
+    def hook(self, context: dict[str, Any]) -> None:
         # Copier also renders defaults and validators while the questionnaire is still being
         # answered; derive only once every answer the derivation reads is there.
         if not all(key in context for key in REQUIRED):

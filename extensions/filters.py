@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+from types import ModuleType
 
+from jinja2 import Environment
 from jinja2.ext import Extension
 
 
-def _load_rules():
+def _load_rules() -> ModuleType:
     # copier-template-extensions loads this file by path, not as a package: import rules.py beside it
     spec = importlib.util.spec_from_file_location(
         "dockwright_rules", pathlib.Path(__file__).with_name("rules.py")
     )
+    if spec is None or spec.loader is None:
+        raise ImportError("extensions/rules.py not found beside filters.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -22,7 +26,7 @@ rules = _load_rules()
 
 
 class Validators(Extension):
-    def __init__(self, environment):
+    def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters.update(
             {

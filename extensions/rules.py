@@ -6,10 +6,23 @@ Copier shows that sentence and asks again (or exits 1 with --defaults/--data, cr
 
 from __future__ import annotations
 
+import pathlib
 import re
 
-SERVICES = ("api", "db", "cache", "frontend", "proxy", "nginx", "observability")
-TARGETS = ("vps", "cloudrun", "gke", "private")
+import yaml
+
+# Copier renders from a clone of the template repository; copier.yml sits at its root, one folder
+# up from this file, exactly as in a checkout.
+COPIER_YML = pathlib.Path(__file__).resolve().parent.parent / "copier.yml"
+
+
+def choices(question: str) -> tuple[str, ...]:
+    """The values of a choice question of copier.yml, in its order: the one list of them."""
+    return tuple(yaml.safe_load(COPIER_YML.read_text())[question]["choices"].values())
+
+
+SERVICES = choices("services")
+TARGETS = choices("deploy_targets")
 
 # DNS-1123 label, kept to 40 characters so that derived names ("<slug>-frontend", "<slug>-prod",
 # Kubernetes object names with suffixes) stay under the 63-character limit.

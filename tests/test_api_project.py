@@ -1,6 +1,6 @@
 """The generated api: one lock fits every answer set, its own suite passes, its image is sound.
 
-Self-contained (renders with copier directly); the docker build/run checks live in tests/smoke/.
+Renders of its own (without the secrets task); the docker build/run checks live in tests/smoke/.
 """
 
 from __future__ import annotations
@@ -11,52 +11,26 @@ import os
 import pathlib
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
+from typing import Any
 
-import copier
 import pytest
-import yaml
-from conftest import load_module
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-IMAGES = {
-    key: entry["ref"]
-    for key, entry in yaml.safe_load((REPO / "extensions" / "images.yml").read_text()).items()
-}
+from dwsupport import REPO
+from dwsupport.render import copy
+from dwsupport.tools import tool
+from extensions.context import load_images
+from tools import lock_api
+
+IMAGES = load_images()
 # quotes, a backslash and non-ASCII: the metadata must survive TOML and Python string rules
 AWKWARD = {"project_name": 'Bob\'s "Best" App \\ né', "description": 'Says "hi" \\ — to everyone'}
 
 
-def _load_lock_tool():
-    return load_module(REPO / "tools" / "lock_api.py")
-
-
-lock_api = _load_lock_tool()
-
-
-def render(dst: pathlib.Path, **data) -> pathlib.Path:
-    copier.run_copy(
-        str(REPO),
-        str(dst),
-        data=data,
-        defaults=True,
-        unsafe=True,
-        vcs_ref="HEAD",
-        quiet=True,
-        skip_tasks=True,
-    )
-    return dst
-
-
-def tool(name: str) -> str:
-    candidate = pathlib.Path(sys.executable).parent / name
-    found = str(candidate) if candidate.exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed: run the tests through nox")
-    return found
+def render(dst: pathlib.Path, **data: Any) -> pathlib.Path:
+    return copy(dst, skip_tasks=True, **data)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +75,7 @@ def test_metadata_survives_awkward_answers(awkward):
     constants = {
         node.targets[0].id: ast.literal_eval(node.value)
         for node in module.body
-        if isinstance(node, ast.Assign)
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
     }
     assert constants == {"TITLE": AWKWARD["project_name"], "DESCRIPTION": AWKWARD["description"]}
 

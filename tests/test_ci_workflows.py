@@ -15,26 +15,15 @@ import pathlib
 import re
 import subprocess
 import textwrap
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
-from conftest import ALL_SERVICES, ALL_TARGETS, DEFAULT_SERVICES, derived, run, tool
 
-# (id, services, targets, extra answers). The workflows depend on use_api/use_db/use_cache/
-# use_frontend, the targets and the registry host: these cover each branch of their templates.
-COMBOS = [
-    ("default", DEFAULT_SERVICES, ["vps"], {}),
-    ("all@all", ALL_SERVICES, ALL_TARGETS, {}),
-    ("api-only", ["api"], ["vps"], {}),
-    ("api+db", ["api", "db"], ["vps"], {}),
-    ("api+cache", ["api", "cache"], ["vps"], {}),
-    ("frontend+nginx", ["frontend", "nginx"], ["vps"], {}),
-    ("nginx-only@vps", ["nginx"], ["vps"], {}),
-    *[(f"default@{t}", DEFAULT_SERVICES, [t], {}) for t in ALL_TARGETS if t != "vps"],
-    ("default@vps+other-registry", DEFAULT_SERVICES, ["vps"], {"registry": "registry.example.com/team/app"}),
-    ("default@cloudrun+ghcr", DEFAULT_SERVICES, ["cloudrun"], {"registry": "ghcr.io/acme/app"}),
-]
-COMBO_IDS = [c[0] for c in COMBOS]
+from dwsupport import matrix
+from dwsupport.render import Render, Renders
+from dwsupport.tools import run, tool
 
 SHA_USES = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
@@ -48,26 +37,12 @@ COMPROMISED_TRIVY = {"0.69.4", "0.69.5", "0.69.6"}
 class Project:
     """A rendered project and what its .github/ holds, parsed once."""
 
-    def __init__(self, root: pathlib.Path, services, targets):
-        self.root = root
-        self.github = root / ".github"
-        self.services, self.targets = set(services), set(targets)
-        # the derived context from the answers copier recorded (defaults included)
-        self.answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
-        assert set(self.answers["services"]) == self.services
-        self.ctx = derived(
-            **{
-                k: self.answers[k]
-                for k in (
-                    "project_slug",
-                    "python_version",
-                    "services",
-                    "deploy_targets",
-                    "domain",
-                    "registry",
-                )
-            }
-        )
+    def __init__(self, render: Render):
+        self.render = render
+        self.root = render.root
+        self.github = self.root / ".github"
+        self.answers = render.answers  # as copier recorded them (defaults included)
+        self.services, self.targets = set(self.answers["services"]), set(self.answers["deploy_targets"])
         self.workflows = sorted((self.github / "workflows").glob("*.yml"))
         self.actions = sorted(self.github.glob("actions/*/action.yml"))
 
@@ -82,15 +57,14 @@ class Project:
         return self.workflows + self.actions
 
 
-@pytest.fixture(params=COMBOS, ids=COMBO_IDS, scope="module")
-def project(request, renders) -> Project:
-    _, services, targets, extra = request.param
-    return Project(renders.combo(services, targets, **extra), services, targets)
+@pytest.fixture(params=matrix.WORKFLOWS, ids=str, scope="module")
+def project(request: pytest.FixtureRequest, renders: Renders) -> Project:
+    return Project(renders.of(request.param))
 
 
-def on_(workflow: dict) -> dict:
+def on_(workflow: dict[Any, Any]) -> dict[str, Any]:
     """The `on:` block (PyYAML reads the bare key `on` as True)."""
-    value = workflow.get("on", workflow.get(True))
+    value: Any = workflow.get("on", workflow.get(True))
     return (
         value
         if isinstance(value, dict)
@@ -98,11 +72,11 @@ def on_(workflow: dict) -> dict:
     )
 
 
-def steps(job: dict) -> list[dict]:
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return job.get("steps") or []
 
 
-def all_steps(project: Project):
+def all_steps(project: Project) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
     """(file name, job id or None, step) for every step of every workflow and composite action."""
     for name, wf in project.parsed.items():
         for job_id, job in wf["jobs"].items():
@@ -114,12 +88,24 @@ def all_steps(project: Project):
 
 
 def expected_images(project: Project) -> dict[str, str]:
-    images = {}
-    if "api" in project.services:
-        images["api"] = project.ctx["api_image"]
-    if "frontend" in project.services:
-        images["frontend"] = project.ctx["frontend_image"]
-    return images
+    """The project's own images CI builds and pushes: `<registry>/<service>` (README: the
+    `registry` answer is where CI pushes the api and frontend images)."""
+    return {
+        name: f"{project.answers['registry']}/{name}"
+        for name in ("api", "frontend")
+        if name in project.services
+    }
+
+
+def registry_login(project: Project) -> tuple[str, set[str]]:
+    """How CI logs in to push to the project's registry, and the write scope that login needs:
+    GitHub's token for ghcr.io, Workload Identity for Artifact Registry, a secret elsewhere."""
+    host = project.answers["registry"].split("/")[0]
+    if host == "ghcr.io":
+        return "${{ secrets.GITHUB_TOKEN }}", {"packages"}
+    if host.endswith("-docker.pkg.dev"):
+        return "${{ steps.gcp.outputs.access_token }}", {"id-token"}
+    return "${{ secrets.REGISTRY_PASSWORD }}", set()
 
 
 # ------------------------------------------------------------------ which files
@@ -133,8 +119,7 @@ def test_workflow_files_follow_the_targets(project):
 
 
 def test_no_github_directory_without_github_actions(renders):
-    root = renders.combo(DEFAULT_SERVICES, ["vps"], github_actions=False)
-    assert not (root / ".github").exists()
+    assert not (renders.of(matrix.NO_ACTIONS).root / ".github").exists()
 
 
 # ------------------------------------------------------------------ validators
@@ -239,7 +224,7 @@ def test_checkouts_do_not_persist_credentials(project):
 
 
 def test_third_party_images_come_from_images_yml(project):
-    images = project.ctx["images"]
+    images = project.render.context["images"]
     ci = project.workflow("ci.yml")
     services = ci["jobs"].get("test-api", {}).get("services", {})
     assert {k: v["image"] for k, v in services.items()} == {
@@ -251,14 +236,10 @@ def test_third_party_images_come_from_images_yml(project):
 # ------------------------------------------------------------------ least privilege
 # Write scopes each job may hold: (workflow, job) → scopes; nothing else writes.
 def allowed_writes(project: Project) -> dict[tuple[str, str], set[str]]:
-    host = project.ctx["api_image"].split("/")[0]
-    publish = (
-        {"packages"} if host == "ghcr.io" else {"id-token"} if host.endswith("-docker.pkg.dev") else set()
-    )
     return {
         ("ci.yml", "trivy-fs"): {"security-events"},
         ("ci.yml", "build"): {"security-events"},
-        ("ci.yml", "publish"): publish,
+        ("ci.yml", "publish"): registry_login(project)[1],
         ("ci.yml", "deploy-cloudrun"): {"id-token"},
         ("ci.yml", "deploy-gke"): {"id-token"},
         ("deploy-cloudrun.yml", "deploy"): {"id-token"},
@@ -362,7 +343,7 @@ def test_frontend_tests(project):
         assert scripts[0].startswith("npm ci") and "npm test" in scripts and "npm run build" in scripts
 
 
-def trivy_steps(project: Project) -> list[tuple[str, str, str]]:
+def trivy_steps(project: Project) -> list[tuple[str, str | None, str]]:
     return [
         (name, job_id, s["run"])
         for name, job_id, s in all_steps(project)
@@ -442,15 +423,11 @@ def test_publish_is_immutable_multi_arch_and_attested(project):
     assert w["platforms"] == "linux/amd64,linux/arm64"
     assert any(s.get("uses", "").startswith("docker/setup-qemu-action@") for s in steps(job))
     login = next(s for s in steps(job) if s.get("uses", "").startswith("docker/login-action@"))
-    host = next(iter(images.values())).split("/")[0]
-    assert login["with"]["registry"] == host
-    if host == "ghcr.io":
-        assert login["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}"
-    elif host.endswith("-docker.pkg.dev"):
-        assert login["with"]["password"] == "${{ steps.gcp.outputs.access_token }}"
-        assert any(s.get("uses", "").startswith("google-github-actions/auth@") for s in steps(job))
-    else:
-        assert login["with"]["password"] == "${{ secrets.REGISTRY_PASSWORD }}"
+    assert login["with"]["registry"] == project.answers["registry"].split("/")[0]
+    password, scopes = registry_login(project)
+    assert login["with"]["password"] == password
+    google_auth = any(s.get("uses", "").startswith("google-github-actions/auth@") for s in steps(job))
+    assert google_auth == ("id-token" in scopes), "Workload Identity exactly when Artifact Registry"
 
 
 # ------------------------------------------------------------------ deploys
@@ -474,6 +451,7 @@ def deploy_job(project: Project, target: str) -> dict:
     wf = project.workflow(f"deploy-{target}.yml")
     assert set(on_(wf)) == {"workflow_call", "workflow_dispatch"}
     assert on_(wf)["workflow_dispatch"]["inputs"]["tag"]["required"] is True
+    job: dict[str, Any]
     (job,) = wf["jobs"].values()
     assert job["environment"]["name"] == "production"
     assert job["concurrency"] == {"group": f"deploy-production-{target}", "cancel-in-progress": False}

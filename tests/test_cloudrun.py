@@ -10,18 +10,17 @@ import pathlib
 import shutil
 import sys
 import textwrap
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from _deploy import ALL, K8S_VERSIONS, cloudrun_containers, cloudrun_manifests, combos, copy_project
-from conftest import run, tool
 
-CLOUDRUN_COMBOS = [
-    *combos(("cloudrun",), ALL),
-    pytest.param(("api", "db"), ("cloudrun",), id="api+db@cloudrun"),
-    pytest.param(("api", "cache"), ("cloudrun",), id="api+cache@cloudrun"),
-]
+from dwsupport import matrix
+from dwsupport.k8s import K8S_VERSIONS, cloudrun_containers, cloudrun_manifests
+from dwsupport.matrix import Combo
+from dwsupport.tools import run, tool
+
 AUTH_ERROR = "You do not currently have an active account selected"
 
 # A stand-in `gcloud` on PATH: runs the real gcloud (offline, empty config dir, so every call
@@ -53,10 +52,10 @@ SHIM = textwrap.dedent("""\
 
 
 @pytest.fixture(scope="module")
-def gcloud_env(tmp_path_factory):
+def gcloud_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     real = shutil.which("gcloud")
     if not real:
-        pytest.fail("gcloud is not installed (it is on the CI image; see ENVIRONMENT.md)")
+        pytest.fail("gcloud is not installed (CI's machine has it; see .ci/run)")
     folder = tmp_path_factory.mktemp("gcloud")
     shim = folder / "bin" / "gcloud"
     shim.parent.mkdir()
@@ -72,36 +71,32 @@ def gcloud_env(tmp_path_factory):
     }
 
 
-def gcloud_calls(log: pathlib.Path) -> list[dict]:
+def gcloud_calls(log: pathlib.Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def answers_of(project):
-    return yaml.safe_load((project / ".copier-answers.yml").read_text())
-
-
 # ------------------------------------------------------------------ files
-@pytest.mark.parametrize(("services", "targets"), CLOUDRUN_COMBOS)
-def test_files_follow_the_services(renders, services, targets):
-    project = renders.combo(services, targets)
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)
+def test_files_follow_the_services(renders, combo):
+    project = renders.of(combo).root
     names = set(cloudrun_manifests(project))
-    expected = {"service-api.yaml"} if "api" in services else set()
-    expected |= {"service-frontend.yaml"} if "frontend" in services else set()
-    expected |= {"job-migrate.yaml"} if {"api", "db"} <= set(services) else set()
+    expected = {"service-api.yaml"} if combo.has("api") else set()
+    expected |= {"service-frontend.yaml"} if combo.has("frontend") else set()
+    expected |= {"job-migrate.yaml"} if combo.has("api") and combo.has("db") else set()
     assert names == expected
     assert os.access(project / "cloudrun" / "deploy.sh", os.X_OK)
     assert (project / "docs" / "deploy-cloudrun.md").exists()
 
 
 def test_no_cloudrun_folder_without_the_target(renders):
-    assert not (renders.combo(("api", "db"), ("vps", "gke")) / "cloudrun").exists()
+    assert not (renders.of(Combo(("api", "db"), ("vps", "gke"))).root / "cloudrun").exists()
 
 
 # ------------------------------------------------------------------ manifests
-@pytest.mark.parametrize(("services", "targets"), CLOUDRUN_COMBOS)
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)
 @pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_containers_pass_the_strict_kubernetes_schema(renders, services, targets, version):
-    project = renders.combo(services, targets)
+def test_containers_pass_the_strict_kubernetes_schema(renders, combo, version):
+    project = renders.of(combo).root
     for _name, doc in cloudrun_manifests(project).items():
         for container in cloudrun_containers(doc):
             pod = {
@@ -113,10 +108,10 @@ def test_containers_pass_the_strict_kubernetes_schema(renders, services, targets
             kubernetes_validate.validate(pod, version, strict=True)
 
 
-@pytest.mark.parametrize(("services", "targets"), CLOUDRUN_COMBOS)
-def test_services_are_wired_for_cloud_run(renders, services, targets):
-    project = renders.combo(services, targets)
-    answers = answers_of(project)
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)
+def test_services_are_wired_for_cloud_run(renders, combo):
+    render = renders.of(combo)
+    project, answers = render.root, render.answers
     slug, gcp, region = answers["project_slug"], answers["gcp_project"], answers["gcp_region"]
     ports = {"api": 8000, "frontend": 8080}
     for name, doc in cloudrun_manifests(project).items():
@@ -152,9 +147,9 @@ def test_services_are_wired_for_cloud_run(renders, services, targets):
             assert annotations["run.googleapis.com/cloudsql-instances"] == connection
             assert env["DATABASE_HOST"]["value"] == f"/cloudsql/{connection}"
         if name == "service-api.yaml":
-            assert ("DATABASE_HOST" in env) == ("db" in services)
-            assert ("REDIS_HOST" in env) == ("cache" in services)
-            assert ("run.googleapis.com/vpc-access-connector" in annotations) == ("cache" in services)
+            assert ("DATABASE_HOST" in env) == combo.has("db")
+            assert ("REDIS_HOST" in env) == combo.has("cache")
+            assert ("run.googleapis.com/vpc-access-connector" in annotations) == combo.has("cache")
         for var in env.values():
             assert "value" in var or "valueFrom" in var
             assert "PASSWORD" not in var["name"] or "valueFrom" in var, var
@@ -164,20 +159,14 @@ def test_services_are_wired_for_cloud_run(renders, services, targets):
 
 
 # ------------------------------------------------------------------ deploy script
-@pytest.mark.parametrize(
-    ("services", "targets"),
-    [
-        pytest.param(("api", "db", "cache", "frontend", "proxy"), ("cloudrun",), id="defaults"),
-        pytest.param(("api",), ("cloudrun",), id="api-only"),
-        pytest.param(("frontend", "nginx"), ("cloudrun",), id="frontend+nginx"),
-    ],
-)
-@pytest.mark.parametrize("mode", ["replace", "--flags", "--rollback"])
-def test_every_gcloud_command_parses(renders, tmp_path, gcloud_env, services, targets, mode):
-    project = copy_project(renders.combo(services, targets), tmp_path / "p")
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN_SCRIPT, ids=str)
+@pytest.mark.parametrize("mode", ["replace", "--rollback"])
+def test_every_gcloud_command_parses(renders, tmp_path, gcloud_env, combo, mode):
+    project = renders.of(combo).copy_to(tmp_path / "p")
+    web = len({"api", "frontend"} & set(combo.services))
     script = project / "cloudrun" / "deploy.sh"
     log = tmp_path / "gcloud.log"
-    args = ["--rollback"] if mode == "--rollback" else ["3f2c1ab"] + ([mode] if mode != "replace" else [])
+    args = ["--rollback"] if mode == "--rollback" else ["3f2c1ab"]
     proc = run(["bash", str(script), *args], env={**gcloud_env, "GCLOUD_LOG": str(log)}, check=False)
     calls = gcloud_calls(log)
     bad = [c for c in calls if not c["ok"]]
@@ -186,27 +175,22 @@ def test_every_gcloud_command_parses(renders, tmp_path, gcloud_env, services, ta
     commands = [" ".join(a for a in c["args"][3:] if not a.startswith("-"))[:40] for c in calls]
     joined = "\n".join(commands)
     if mode == "replace":
-        assert joined.count("run services replace") == len({"api", "frontend"} & set(services))
-        if {"api", "db"} <= set(services):
+        assert joined.count("run services replace") == web
+        if combo.has("api") and combo.has("db"):
             assert "run jobs replace" in joined and "run jobs execute" in joined
-    elif mode == "--flags":
-        assert joined.count("run deploy") == len({"api", "frontend"} & set(services))
     else:
-        assert joined.count("run services update-traffic") == len({"api", "frontend"} & set(services))
+        assert joined.count("run services update-traffic") == web
 
 
-@pytest.mark.parametrize("mode", ["replace", "--flags"])
-def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud_env, mode):
+def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud_env):
     """The migration job runs with --wait (gcloud exits non-zero when the execution fails) and
     no retries; deploy.sh (`set -e`) then stops before the api gets a new revision."""
-    defaults = renders.combo(("api", "db", "cache", "frontend", "proxy"), ("cloudrun",))
-    project = copy_project(defaults, tmp_path / "p")
+    project = renders.of(Combo(matrix.DEFAULT_SERVICES, ("cloudrun",))).copy_to(tmp_path / "p")
     job = cloudrun_manifests(project)["job-migrate.yaml"]["spec"]["template"]["spec"]["template"]["spec"]
     assert job["maxRetries"] == 0
     log = tmp_path / "gcloud.log"
     env = {**gcloud_env, "GCLOUD_LOG": str(log), "GCLOUD_FAIL": "run jobs execute"}
-    args = ["3f2c1ab"] + ([mode] if mode != "replace" else [])
-    proc = run(["bash", str(project / "cloudrun" / "deploy.sh"), *args], env=env, check=False)
+    proc = run(["bash", str(project / "cloudrun" / "deploy.sh"), "3f2c1ab"], env=env, check=False)
     assert proc.returncode != 0, "deploy.sh went on after the migration job failed"
     calls = [c["args"] for c in gcloud_calls(log)]
     executed = [i for i, a in enumerate(calls) if a[3:6] == ["run", "jobs", "execute"]]
@@ -214,15 +198,11 @@ def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud_env,
     assert "--wait" in calls[executed[0]], "without --wait gcloud returns before the job ends"
     after = calls[executed[0] + 1 :]
     assert not after, f"gcloud called after the failed migration: {after}"
-    if mode == "--flags":
-        deployed = calls[executed[0] - 1]
-        assert deployed[3:6] == ["run", "jobs", "deploy"] and "--max-retries" in deployed
-        assert deployed[deployed.index("--max-retries") + 1] == "0"
 
 
 def test_gcloud_check_rejects_a_bad_manifest(renders, tmp_path, gcloud_env):
     """The check is real: gcloud parses the YAML into Cloud Run's messages before auth."""
-    project = copy_project(renders.combo(("api",), ("cloudrun",)), tmp_path / "p")
+    project = renders.of(Combo(("api",), ("cloudrun",))).copy_to(tmp_path / "p")
     path = project / "cloudrun" / "service-api.yaml"
     doc = yaml.safe_load(path.read_text())
     doc["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["httpGett"] = {}
@@ -238,20 +218,22 @@ def test_gcloud_check_rejects_a_bad_manifest(renders, tmp_path, gcloud_env):
     assert "httpGett" in bad["stderr"]
 
 
-@pytest.mark.parametrize("tag", ["latest", "", "a b", "-x"])
-def test_deploy_script_refuses_unpinned_tags(renders, tmp_path, gcloud_env, tag):
-    project = renders.combo(("api",), ("cloudrun",))
+@pytest.mark.parametrize("args", [["latest"], [""], ["a b"], ["-x"], ["3f2c1ab", "--flags"]], ids=repr)
+def test_deploy_script_refuses_unpinned_tags(renders, tmp_path, gcloud_env, args):
+    """Refused before any gcloud call: an unpinned tag, or a second argument (the YAML in
+    cloudrun/ is the one description of the services; no flag-by-flag variant restates it)."""
+    project = renders.of(Combo(("api",), ("cloudrun",))).root
     log = tmp_path / "gcloud.log"
     proc = run(
-        ["bash", str(project / "cloudrun" / "deploy.sh"), tag],
+        ["bash", str(project / "cloudrun" / "deploy.sh"), *args],
         env={**gcloud_env, "GCLOUD_LOG": str(log)},
         check=False,
     )
     assert proc.returncode != 0 and not gcloud_calls(log)
 
 
-@pytest.mark.parametrize(("services", "targets"), CLOUDRUN_COMBOS)
-def test_script_is_shellcheck_clean(renders, services, targets):
-    script = renders.combo(services, targets) / "cloudrun" / "deploy.sh"
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)
+def test_script_is_shellcheck_clean(renders, combo):
+    script = renders.of(combo).root / "cloudrun" / "deploy.sh"
     run(["bash", "-n", str(script)])
     run([tool("shellcheck"), str(script)])

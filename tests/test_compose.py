@@ -5,49 +5,39 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import Any
 
 import pytest
-import yaml
-from conftest import SWEEP, SWEEP_IDS, compose_binary, derived, load_yaml_all, run, tool
+
+from dwsupport.compose import compose_config, load_yaml_all
+from dwsupport.dotenv import compose_layers
+from dwsupport.tools import run, tool
 
 ONE_SHOT = {"migrate"}
 # db's entrypoint starts as root to own its data directory, then drops to the postgres user.
 ROOT_THEN_DROPS = {"db"}
 
 
-def compose_config(project: pathlib.Path, files: list[str], *extra: str) -> dict:
-    env = {"COMPOSE_FILE": ":".join(files), "COMPOSE_PATH_SEPARATOR": ":"}
-    out = run([compose_binary(), *extra, "config", "--format", "json"], cwd=project, env=env).stdout
-    return json.loads(out)
-
-
-def layers(project: pathlib.Path) -> list[str]:
-    line = next(x for x in (project / ".env").read_text().splitlines() if x.startswith("COMPOSE_FILE="))
-    return line.split("=", 1)[1].split(":")
-
-
-@pytest.fixture(params=SWEEP, ids=SWEEP_IDS, scope="module")
-def project(request, renders):
-    services, targets = request.param
-    return renders.combo(services, targets)
+# The services a person browses: without a proxy each publishes its own port on 127.0.0.1.
+BROWSED = {"api", "frontend", "nginx", "grafana"}
 
 
 @pytest.fixture(scope="module")
-def configs(project):
-    base = layers(project)
+def configs(sweep_project: pathlib.Path) -> dict[str, dict[str, Any]]:
+    base = compose_layers(sweep_project)
     return {
-        "base": compose_config(project, base),
-        "dev": compose_config(project, [*base, "compose-dev.yml"]),
+        "base": compose_config(sweep_project, layers=base),
+        "dev": compose_config(sweep_project, layers=[*base, "compose-dev.yml"]),
     }
 
 
-def test_layers_are_the_chosen_services(project):
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    expected = derived(services=answers["services"])["compose_layers"]
-    assert layers(project) == expected
+def test_layers_are_the_chosen_services(sweep, sweep_project):
+    # compose.yml, then one layer per chosen service in merge order (data, api, web, proxy, o11y)
+    expected = sweep.context["compose_layers"]
+    assert compose_layers(sweep_project) == expected
     for name in [*expected, "compose-dev.yml"]:
-        assert (project / name).is_file()
-    on_disk = {p.name for p in project.glob("compose*.yml")} - {
+        assert (sweep_project / name).is_file()
+    on_disk = {p.name for p in sweep_project.glob("compose*.yml")} - {
         "compose-dev.yml",
         "compose.prod.yml",
         "compose.private.yml",
@@ -55,25 +45,26 @@ def test_layers_are_the_chosen_services(project):
     assert on_disk == set(expected), "a compose file for a service that was not chosen"
 
 
-def test_no_version_key(project):
-    for path in project.glob("compose*.yml"):
+def test_no_version_key(sweep_project):
+    for path in sweep_project.glob("compose*.yml"):
         for doc in load_yaml_all(path):
             assert "version" not in doc, path.name
 
 
-def test_compose_schema(project, tmp_path):
+def test_compose_schema(sweep_project, tmp_path):
     # compose's own YAML tags (!reset, !override) are not plain YAML: validate the parsed documents.
     files = []
-    for path in sorted(project.glob("compose*.yml")):
+    for path in sorted(sweep_project.glob("compose*.yml")):
         target = tmp_path / f"{path.stem}.json"
         target.write_text(json.dumps(load_yaml_all(path)[0]))
         files.append(str(target))
     run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *files])
 
 
-def test_dev_layer_merges_with_admin_profile(project):
-    base = layers(project)
-    config = compose_config(project, [*base, "compose-dev.yml"], "--profile", "admin")
+def test_dev_layer_merges_with_admin_profile(sweep_project):
+    config = compose_config(
+        sweep_project, "--profile", "admin", layers=[*compose_layers(sweep_project), "compose-dev.yml"]
+    )
     assert ("pgadmin" in config["services"]) == ("db" in config["services"])
 
 
@@ -117,20 +108,17 @@ def test_ports_bind_loopback_only(configs, which):
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
 
 
-def test_only_the_entry_services_publish(configs, project):
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    d = derived(services=answers["services"])
-    publishing = {n for n, s in configs["base"]["services"].items() if s.get("ports")}
-    if d["use_proxy"]:
-        assert publishing == {"proxy"}
-    else:
-        expected = {n for n in ("api", "frontend", "nginx", "grafana") if d[f"publish_{n}"]}
-        assert publishing == expected
+def test_only_the_entry_services_publish(configs):
+    """With the proxy, only the proxy publishes a port; without it, each service a person
+    browses publishes its own (and nothing else does)."""
+    services = configs["base"]["services"]
+    publishing = {n for n, s in services.items() if s.get("ports")}
+    assert publishing == ({"proxy"} if "proxy" in services else BROWSED & set(services))
 
 
 def test_backend_is_internal_and_holds_the_data_services(configs):
     config = configs["base"]
-    # compose drops networks no service joins (a project with neither api nor data services)
+    # compose drops networks no service joins (a sweep_project with neither api nor data services)
     if "backend" in config["networks"]:
         assert config["networks"]["backend"].get("internal") is True
     for name in ("db", "cache"):
@@ -138,11 +126,9 @@ def test_backend_is_internal_and_holds_the_data_services(configs):
             assert set(config["services"][name]["networks"]) == {"backend"}
 
 
-def test_images_are_pinned_and_known(configs, project):
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    d = derived(services=answers["services"], registry=answers["registry"])
-    known = set(d["images"].values())
-    own = (d["api_image"], d["frontend_image"])
+def test_images_are_pinned_and_known(configs, sweep):
+    known = set(sweep.context["images"].values())
+    own = (f"{sweep.answers['registry']}/api", f"{sweep.answers['registry']}/frontend")
     for name, svc in configs["dev"]["services"].items():
         image = svc["image"]
         if image.rsplit(":", 1)[0] in own:
@@ -150,7 +136,7 @@ def test_images_are_pinned_and_known(configs, project):
         assert image in known, f"{name}: {image} is not pinned in extensions/images.yml"
 
 
-def test_secret_files_exist_for_every_declared_secret(configs, project):
+def test_secret_files_exist_for_every_declared_secret(configs, sweep_project):
     for which in ("base", "dev"):
         for name, secret in configs[which].get("secrets", {}).items():
             path = pathlib.Path(secret["file"])

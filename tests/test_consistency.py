@@ -4,35 +4,32 @@ the same image repositories, container ports, health paths, UIDs, settings and s
 from __future__ import annotations
 
 import pytest
-from _deploy import (
-    ALL,
-    SERVICE_SETS,
+
+from dwsupport import matrix
+from dwsupport.compose import compose_prod
+from dwsupport.k8s import (
+    Manifest,
     by_kind,
     cloudrun_containers,
     cloudrun_manifests,
-    compose_prod,
+    containers,
     image_repo,
     kustomize,
     pod_specs,
 )
 
-COMBOS = [pytest.param(s, ALL, id=f"{n}@all") for n, s in SERVICE_SETS.items()]
+
+def k8s_containers(docs: list[Manifest]) -> dict[str, tuple[Manifest, Manifest]]:
+    """container name → (container, its pod spec)."""
+    return {c["name"]: (c, spec) for _, spec in pod_specs(docs) for c in containers(spec)}
 
 
-def k8s_containers(docs):
-    out = {}
-    for _, spec in pod_specs(docs):
-        for c in spec.get("initContainers", []) + spec["containers"]:
-            out[c["name"]] = (c, spec)
-    return out
-
-
-@pytest.mark.parametrize(("services", "targets"), COMBOS)
-def test_same_application_everywhere(renders, services, targets):
-    project = renders.combo(services, targets)
+@pytest.mark.parametrize("combo", matrix.deploy(matrix.TARGETS), ids=str)
+def test_same_application_everywhere(renders, combo):
+    project = renders.of(combo).root
     compose = compose_prod(project)["services"]
-    gke = k8s_containers(kustomize(project, "gke"))
     gke_docs = kustomize(project, "gke")
+    gke = k8s_containers(gke_docs)
     private = k8s_containers(kustomize(project, "private"))
     run = {c["name"]: c for doc in cloudrun_manifests(project).values() for c in cloudrun_containers(doc)}
 
@@ -95,13 +92,11 @@ def test_same_application_everywhere(renders, services, targets):
         assert k8s_db_env["POSTGRES_PASSWORD_FILE"] == db_env["POSTGRES_PASSWORD_FILE"]
 
 
-@pytest.mark.parametrize(
-    "targets", [("vps",), ("cloudrun",), ("gke",), ("private",), ALL], ids=lambda t: "+".join(t)
-)
-def test_one_deploy_guide_per_target(renders, targets):
-    project = renders.combo(tuple(SERVICE_SETS["defaults"]), targets)
+@pytest.mark.parametrize("combo", matrix.EACH_TARGET, ids=str)
+def test_one_deploy_guide_per_target(renders, combo):
+    project = renders.of(combo).root
     guides = sorted(p.name for p in (project / "docs").glob("deploy-*.md"))
-    assert guides == sorted(f"deploy-{t}.md" for t in targets)
+    assert guides == sorted(f"deploy-{t}.md" for t in combo.targets)
     for guide in guides:
         text = (project / "docs" / guide).read_text()
         headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
@@ -110,17 +105,14 @@ def test_one_deploy_guide_per_target(renders, targets):
         assert "{{" not in text and "{%" not in text
 
 
-@pytest.mark.parametrize("targets", [("gke", "private"), ("cloudrun",)], ids="+".join)
 # (nginx alone is refused for these targets by the questionnaire: test_questionnaire.py)
-@pytest.mark.parametrize(
-    "services", [("frontend", "nginx"), ("frontend",), ("api", "observability")], ids="+".join
-)
-def test_edge_service_sets_still_build(renders, services, targets):
+@pytest.mark.parametrize("combo", matrix.EDGE_DEPLOYS, ids=str)
+def test_edge_service_sets_still_build(renders, combo):
     """Services that do not deploy to these targets (nginx, observability) leave valid output."""
-    project = renders.combo(services, targets)
+    project = renders.of(combo).root
     for overlay in ("gke", "gke-managed", "private"):
         if (project / "kubernetes" / "overlays" / overlay).exists():
             kustomize(project, overlay)
-    if "cloudrun" in targets:
+    if "cloudrun" in combo.targets:
         for doc in cloudrun_manifests(project).values():
             assert cloudrun_containers(doc)

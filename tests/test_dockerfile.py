@@ -5,10 +5,14 @@ FROMs), parsed instruction by instruction; trivy's Dockerfile misconfiguration c
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 
 import pytest
-from conftest import ALL_SERVICES, run, tool
+
+from dwsupport import matrix
+from dwsupport.render import Renders
+from dwsupport.tools import run, tool
 
 CONT = re.compile(r"\\\n")
 
@@ -29,12 +33,12 @@ def final_stage(items):
     return items[last:]
 
 
-@pytest.fixture(scope="module", params=["3.13", "3.12"], ids=["py3.13", "py3.12"])
-def project(request, renders):
-    return renders.combo(ALL_SERVICES, python_version=request.param)
+@pytest.fixture(scope="module", params=matrix.DOCKERFILES, ids=str)
+def project(request: pytest.FixtureRequest, renders: Renders) -> pathlib.Path:
+    return renders.of(request.param).root
 
 
-def dockerfiles(project):
+def dockerfiles(project: pathlib.Path) -> list[pathlib.Path]:
     return [project / "Dockerfile", project / "frontend" / "Dockerfile"]
 
 
@@ -67,7 +71,9 @@ def test_structure(project, which):
 
 def test_api_python_matches_the_answer(project):
     answers = (project / ".copier-answers.yml").read_text()
-    version = re.search(r"python_version: '?([\d.]+)", answers).group(1)
+    recorded = re.search(r"python_version: '?([\d.]+)", answers)
+    assert recorded, answers
+    version = recorded[1]
     froms = [args for word, args in instructions((project / "Dockerfile").read_text()) if word == "FROM"]
     assert any(f"python:{version}." in ref for ref in froms)
 

@@ -3,15 +3,19 @@ lock, Vitest, type check, production build). The api's suite runs in tests/test_
 
 from __future__ import annotations
 
+import pathlib
 import shutil
 
 import pytest
-from conftest import REPO, run
+
+from dwsupport import REPO
+from dwsupport.render import Render
+from dwsupport.tools import run
 
 
 @pytest.fixture(scope="module")
-def frontend(default_project):
-    return default_project / "frontend"
+def frontend(default_render: Render) -> pathlib.Path:
+    return default_render.root / "frontend"
 
 
 @pytest.mark.slow

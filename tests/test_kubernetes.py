@@ -5,62 +5,74 @@ namespace, probes, autoscaling, network policies, ingress and images as document
 from __future__ import annotations
 
 import base64
+import dataclasses
+import re
 import subprocess
+from collections.abc import Callable
 
 import pytest
 import yaml
-from _deploy import (
-    ALL,
+
+from dwsupport import matrix
+from dwsupport.compose import load_yaml_all
+from dwsupport.k8s import (
     GKE_CRDS,
     K8S_VERSIONS,
+    Manifest,
     by_kind,
-    combos,
-    copy_project,
+    containers,
     image_tag,
     kustomize,
     overlays,
     pod_specs,
 )
-from conftest import derived, load_yaml_all, run, tool
-from pod_security import violations
+from dwsupport.matrix import Combo
+from dwsupport.pod_security import violations
+from dwsupport.render import Render, Renders
+from dwsupport.tools import run, tool
 
-K8S_COMBOS = combos(("gke",), ("private",), ALL)
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    combo: Combo
+    render: Render
+    overlays: dict[str, list[Manifest]]  # overlay → its manifests, built with kubectl kustomize
+
+
+# The web services Kubernetes runs and the host each is served at (README.md: the frontend at
+# <domain>, the api at api.<domain>; nginx and Grafana are compose-only).
+WEB_HOSTS = {"frontend": "{domain}", "api": "api.{domain}"}
 
 
 @pytest.fixture(scope="module")
-def built(renders):
-    """(services, targets) → {overlay: [manifests]} built with kubectl kustomize (cached)."""
-    cache = {}
+def built(renders: Renders) -> Callable[[Combo], Built]:
+    """combo → its render and overlays, built once per module."""
+    cache: dict[Combo, Built] = {}
 
-    def build(services, targets):
-        key = (services, targets)
-        if key not in cache:
-            project = renders.combo(services, targets)
-            cache[key] = (project, {o: kustomize(project, o) for o in overlays(targets)})
-        return cache[key]
+    def build(combo: Combo) -> Built:
+        if combo not in cache:
+            render = renders.of(combo)
+            cache[combo] = Built(
+                combo, render, {o: kustomize(render.root, o) for o in overlays(combo.targets)}
+            )
+        return cache[combo]
 
     return build
 
 
-def context(project):
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    return answers, derived(
-        **{
-            k: answers[k]
-            for k in ("project_slug", "services", "deploy_targets", "domain", "registry")
-            if k in answers
-        }
-    )
+@pytest.fixture(params=matrix.KUBERNETES, ids=str, scope="module")
+def k8s(request: pytest.FixtureRequest, built: Callable[[Combo], Built]) -> Built:
+    """Each combination with a Kubernetes target, built."""
+    return built(request.param)
 
 
 # ------------------------------------------------------------------ files
-@pytest.mark.parametrize(
-    "targets", [("vps",), ("cloudrun",), ("gke",), ("private",), ALL], ids=lambda t: "+".join(t)
-)
-def test_overlays_exist_only_for_their_targets(renders, targets):
-    project = renders.combo(("api", "db", "cache", "frontend", "proxy"), targets)
+@pytest.mark.parametrize("combo", matrix.EACH_TARGET, ids=str)
+def test_overlays_exist_only_for_their_targets(renders, combo):
+    project = renders.of(combo).root
+    targets = set(combo.targets)
     k8s = project / "kubernetes"
-    if not {"gke", "private"} & set(targets):
+    if not {"gke", "private"} & targets:
         assert not k8s.exists()
         return
     present = sorted(p.name for p in (k8s / "overlays").iterdir())
@@ -70,11 +82,9 @@ def test_overlays_exist_only_for_their_targets(renders, targets):
 
 
 # ------------------------------------------------------------------ validators
-@pytest.mark.parametrize(("services", "targets"), K8S_COMBOS)
 @pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_kubernetes_validate_strict(built, tmp_path, services, targets, version):
-    _, built_overlays = built(services, targets)
-    for overlay, docs in built_overlays.items():
+def test_kubernetes_validate_strict(k8s, tmp_path, version):
+    for overlay, docs in k8s.overlays.items():
         path = tmp_path / f"{overlay}.yaml"
         path.write_text(yaml.safe_dump_all(docs))
         proc = run([tool("kubernetes-validate"), "--strict", "-k", version, str(path)], check=False)
@@ -89,8 +99,7 @@ def test_kubernetes_validate_strict(built, tmp_path, services, targets, version)
 
 def test_kubernetes_validate_catches_an_unknown_field(built, tmp_path):
     """The validator really is strict (a typo in a container is an error)."""
-    _, built_overlays = built(tuple(["api"]), ("private",))
-    docs = built_overlays["private"]
+    docs = built(Combo(("api",), ("private",))).overlays["private"]
     deployment = by_kind(docs, "Deployment")["api"]
     deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"httpGet": {"path": "/"}}
     path = tmp_path / "broken.yaml"
@@ -99,20 +108,16 @@ def test_kubernetes_validate_catches_an_unknown_field(built, tmp_path):
     assert proc.returncode != 0
 
 
-@pytest.mark.parametrize(("services", "targets"), K8S_COMBOS)
-def test_pod_security_restricted(built, services, targets):
-    # the rules live in tests/pod_security.py, shared with the security gate (nox -s security)
-    _, built_overlays = built(services, targets)
-    for overlay, docs in built_overlays.items():
+def test_pod_security_restricted(k8s):
+    # the rules live in dwsupport/pod_security.py, shared with the security gate (nox -s security)
+    for overlay, docs in k8s.overlays.items():
         problems = violations(docs)
         assert not problems, f"{overlay}:\n" + "\n".join(map(str, problems))
 
 
-@pytest.mark.parametrize(("services", "targets"), K8S_COMBOS)
-def test_namespace_hpa_pdb_and_service_accounts(built, services, targets):
-    project, built_overlays = built(services, targets)
-    answers, _ = context(project)
-    for overlay, docs in built_overlays.items():
+def test_namespace_hpa_pdb_and_service_accounts(k8s):
+    answers = k8s.render.answers
+    for overlay, docs in k8s.overlays.items():
         namespaces = by_kind(docs, "Namespace")
         assert list(namespaces) == [answers["k8s_namespace"]], overlay
         labels = namespaces[answers["k8s_namespace"]]["metadata"]["labels"]
@@ -122,21 +127,20 @@ def test_namespace_hpa_pdb_and_service_accounts(built, services, targets):
                 assert doc["metadata"].get("namespace") == answers["k8s_namespace"], doc["metadata"]
         hpas, pdbs = by_kind(docs, "HorizontalPodAutoscaler"), by_kind(docs, "PodDisruptionBudget")
         for name in ("api", "frontend"):
-            assert (name in hpas) == (name in services) == (name in pdbs), (overlay, name)
+            assert (name in hpas) == k8s.combo.has(name) == (name in pdbs), (overlay, name)
         accounts = by_kind(docs, "ServiceAccount")
         for _label, spec in pod_specs(docs):
             assert accounts[spec["serviceAccountName"]]["automountServiceAccountToken"] is False
         assert not by_kind(docs, "Secret"), "Secrets are created in the cluster, never built"
 
 
-@pytest.mark.parametrize(("services", "targets"), K8S_COMBOS)
-def test_a_failing_migration_keeps_the_new_api_out_of_service(built, services, targets):
+def test_a_failing_migration_keeps_the_new_api_out_of_service(k8s):
     """The api pod's initContainer runs the migrations: Kubernetes starts the api container only
     after it exited 0 (`python -m app.migrate` exits 1 when a migration fails; the generated api's
     tests prove that), retries it with back-off, and the pod never becomes Ready. With
     maxUnavailable 0 the rollout then stalls while the previous pods keep serving."""
-    _, built_overlays = built(services, targets)
-    for overlay, docs in built_overlays.items():
+    services = k8s.combo.services
+    for overlay, docs in k8s.overlays.items():
         migrating = [
             (label, c)
             for label, spec in pod_specs(docs)
@@ -165,10 +169,9 @@ def test_a_failing_migration_keeps_the_new_api_out_of_service(built, services, t
         assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
-@pytest.mark.parametrize(("services", "targets"), K8S_COMBOS)
-def test_network_policies(built, services, targets):
-    _, built_overlays = built(services, targets)
-    for overlay, docs in built_overlays.items():
+def test_network_policies(k8s):
+    combo = k8s.combo
+    for overlay, docs in k8s.overlays.items():
         policies = by_kind(docs, "NetworkPolicy")
         deny = policies["default-deny-all"]["spec"]
         assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
@@ -177,13 +180,13 @@ def test_network_policies(built, services, targets):
             for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", []):
                 assert rule.get("ports"), f"{overlay}: {name} opens every port"
         # every api/db/cache flow in the stack has both of its directions open
-        if "db" in services and overlay != "gke-managed":
+        if combo.has("db") and overlay != "gke-managed":
             assert {"db-from-api", "api-to-db"} <= set(policies)
-        if "cache" in services and overlay != "gke-managed":
+        if combo.has("cache") and overlay != "gke-managed":
             assert {"cache-from-api", "api-to-cache"} <= set(policies)
         # the overlays narrow who may reach the web services
-        for name in ("api", "frontend"):
-            if name not in services:
+        for name in WEB_HOSTS:
+            if not combo.has(name):
                 continue
             sources = policies[f"{name}-ingress"]["spec"]["ingress"][0].get("from")
             assert sources, f"{overlay}: {name} is reachable from anywhere"
@@ -196,19 +199,34 @@ def test_network_policies(built, services, targets):
 
 
 # ------------------------------------------------------------------ ingress
-@pytest.mark.parametrize(("services", "targets"), combos(("gke",)))
-def test_gke_ingress_certificate_and_redirect(built, services, targets):
-    project, built_overlays = built(services, targets)
-    _answers, ctx = context(project)
-    docs = built_overlays["gke"]
+def traefik_routes(render: Render) -> dict[str, str]:
+    """host → service of each router in the proxy's routes.yml (compose)."""
+    routes = yaml.safe_load((render.root / "traefik" / "dynamic" / "routes.yml").read_text())
+    out = {}
+    for router in routes["http"]["routers"].values():
+        match = re.fullmatch(r"Host\(`([^`]+)`\)", router["rule"])
+        assert match, f"a router rule that is not one Host(): {router['rule']}"
+        out[match[1]] = router["service"]
+    return out
+
+
+@pytest.mark.parametrize("combo", matrix.GKE, ids=str)
+def test_gke_ingress_certificate_and_redirect(built, combo):
+    render, docs = built(combo).render, built(combo).overlays["gke"]
     ingress = by_kind(docs, "Ingress")["web"]
     annotations = ingress["metadata"]["annotations"]
     certificate = by_kind(docs, "ManagedCertificate")[annotations["networking.gke.io/managed-certificates"]]
     frontend_config = by_kind(docs, "FrontendConfig")[annotations["networking.gke.io/v1beta1.FrontendConfig"]]
     assert frontend_config["spec"]["redirectToHttps"]["enabled"] is True
     hosts = [rule["host"] for rule in ingress["spec"]["rules"]]
-    expected = [r["host"] for r in ctx["routes"] if r["name"] in ("api", "frontend")]
-    assert hosts == expected
+    routed = {
+        rule["host"]: rule["http"]["paths"][0]["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+    }
+    domain = render.answers["domain"]
+    assert routed == {host.format(domain=domain): name for name, host in WEB_HOSTS.items() if combo.has(name)}
+    if combo.has("proxy"):  # Traefik routes the same hosts to the same services
+        assert {h: s for h, s in traefik_routes(render).items() if s in WEB_HOSTS} == routed
     assert certificate["spec"]["domains"] == hosts
     services_by_name = by_kind(docs, "Service")
     for rule in ingress["spec"]["rules"]:
@@ -220,18 +238,16 @@ def test_gke_ingress_certificate_and_redirect(built, services, targets):
         assert by_kind(docs, "BackendConfig")[yaml.safe_load(config)["default"]]
 
 
-@pytest.mark.parametrize(("services", "targets"), combos(("private",)))
-def test_private_ingress_registry_and_tls(built, services, targets):
-    project, built_overlays = built(services, targets)
-    answers, _ctx = context(project)
-    docs = built_overlays["private"]
+@pytest.mark.parametrize("combo", matrix.PRIVATE, ids=str)
+def test_private_ingress_registry_and_tls(built, combo):
+    answers, docs = built(combo).render.answers, built(combo).overlays["private"]
     registry = answers["private_registry"]
     for label, spec in pod_specs(docs):
-        for c in spec.get("initContainers", []) + spec["containers"]:
+        for c in containers(spec):
             assert c["image"].startswith(registry + "/"), (label, c["image"])
             assert image_tag(c["image"]) not in ("", "latest"), c["image"]
     ingresses = by_kind(docs, "Ingress")
-    if not {"api", "frontend"} & set(services):
+    if not (combo.has("api") or combo.has("frontend")):
         return
     ingress = ingresses["web"]["spec"]
     assert ingress["ingressClassName"] == "internal"
@@ -240,30 +256,26 @@ def test_private_ingress_registry_and_tls(built, services, targets):
     assert ingress["tls"] == [{"secretName": f"{answers['project_slug']}-internal-tls", "hosts": hosts}]
 
 
-@pytest.mark.parametrize(("services", "targets"), combos(("gke",)))
-def test_gke_images_are_pinned_upstream_or_ours(built, services, targets):
-    project, built_overlays = built(services, targets)
-    _, ctx = context(project)
-    pins = set(ctx["images"].values())
+@pytest.mark.parametrize("combo", matrix.GKE, ids=str)
+def test_gke_images_are_pinned_upstream_or_ours(built, combo):
+    render, built_overlays = built(combo).render, built(combo).overlays
+    pins = set(render.context["images"].values())
+    ours = {f"{render.answers['registry']}/{name}" for name in ("api", "frontend")}
     for _overlay, docs in built_overlays.items():
         for _label, spec in pod_specs(docs):
-            for c in spec.get("initContainers", []) + spec["containers"]:
+            for c in containers(spec):
                 image = c["image"]
                 assert image_tag(image) not in ("", "latest"), image
-                assert image in pins or image.rpartition(":")[0] in (
-                    ctx["api_image"],
-                    ctx["frontend_image"],
-                ), image
+                assert image in pins or image.rpartition(":")[0] in ours, image
 
 
-@pytest.mark.parametrize("services", [("api", "db", "cache"), ("api", "db"), ("api", "cache")], ids="+".join)
-def test_gke_managed_swaps_statefulsets_for_endpoints(built, services):
-    _, built_overlays = built(services, ("gke",))
-    docs = built_overlays["gke-managed"]
+@pytest.mark.parametrize("combo", matrix.GKE_MANAGED, ids=str)
+def test_gke_managed_swaps_statefulsets_for_endpoints(built, combo):
+    docs = built(combo).overlays["gke-managed"]
     statefulsets, slices = by_kind(docs, "StatefulSet"), by_kind(docs, "EndpointSlice")
     policies = by_kind(docs, "NetworkPolicy")
     for name, port in (("db", 5432), ("cache", 6379)):
-        if name not in services:
+        if not combo.has(name):
             continue
         assert name not in statefulsets
         service = by_kind(docs, "Service")[name]
@@ -279,14 +291,14 @@ def test_gke_managed_swaps_statefulsets_for_endpoints(built, services):
 
 
 # ------------------------------------------------------------------ secrets and TLS
-@pytest.mark.parametrize(("services", "targets"), combos(("gke",), ("private",)))
-def test_secret_templates_hold_no_values(renders, tmp_path, services, targets):
-    project = renders.combo(services, targets)
+@pytest.mark.parametrize("combo", [*matrix.GKE, *matrix.PRIVATE], ids=str)
+def test_secret_templates_hold_no_values(renders, tmp_path, combo):
+    project = renders.of(combo).root
     docs = load_yaml_all(project / "kubernetes" / "base" / "secrets.template.yaml")
     expected = {
         secret
         for service, secret in (("db", "postgres-password"), ("cache", "redis-password"))
-        if service in services
+        if combo.has(service)
     }
     assert {d["metadata"]["name"] for d in docs} == expected
     for doc in docs:
@@ -297,10 +309,10 @@ def test_secret_templates_hold_no_values(renders, tmp_path, services, targets):
         run([tool("kubernetes-validate"), "--strict", "-k", "1.33", str(path)])
 
 
-@pytest.mark.parametrize("services", [("api", "frontend"), ("api",), ("frontend", "nginx")], ids="+".join)
-def test_internal_tls_script_issues_a_valid_secret(renders, tmp_path, services):
-    project = copy_project(renders.combo(services, ("private",)), tmp_path / "p")
-    answers, _ = context(project)
+@pytest.mark.parametrize("combo", matrix.INTERNAL_TLS, ids=str)
+def test_internal_tls_script_issues_a_valid_secret(renders, tmp_path, combo):
+    render = renders.of(combo)
+    project, answers = render.copy_to(tmp_path / "p"), render.answers
     script = project / "deploy" / "private" / "internal-tls.sh"
     run(["bash", "-n", str(script)])
     run([tool("shellcheck"), str(script)])

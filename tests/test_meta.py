@@ -6,13 +6,16 @@ from __future__ import annotations
 import re
 
 import yaml
-from conftest import REPO, derived, template_context
+
+from dwsupport import REPO
+from dwsupport.render import Render
+from extensions import context as template_context
 
 FENCE = re.compile(r"```bash\n(.*?)```", re.S)
 
 
 def readme_test_command() -> str:
-    blocks = FENCE.findall((REPO / "README.md").read_text())
+    blocks: list[str] = FENCE.findall((REPO / "README.md").read_text())
     block = next(b for b in blocks if "run the whole test suite" in b)
     return next(line for line in block.splitlines() if line and not line.startswith("#"))
 
@@ -24,8 +27,8 @@ def test_ci_runs_the_readme_test_command():
     assert commands[-1] == readme_test_command()
 
 
-def test_conditional_names_hold_one_boolean():
-    booleans = {k for k, v in derived().items() if isinstance(v, bool)} | {"github_actions"}
+def test_conditional_names_hold_one_boolean(default_render: Render):
+    booleans = {k for k, v in default_render.context.items() if isinstance(v, bool)} | {"github_actions"}
     for path in (REPO / "template").rglob("*"):
         for condition in re.findall(r"{% if (.*?) %}", path.name):
             words = set(re.findall(r"[a-z_]+", condition)) - {"and", "not"}
@@ -45,6 +48,6 @@ def test_every_image_pin_has_a_full_version_and_a_reason():
 
 
 def test_templates_take_derived_values_from_the_context():
-    # DESIGN.md decision 1: derived values live in extensions/context.py, not in {% set %} lines
+    # docs/ARCHITECTURE.md, Templates: derived values live in extensions/context.py, not in {% set %} lines
     offenders = [p.name for p in (REPO / "template").rglob("*.jinja") if "{% set " in p.read_text()]
     assert not offenders

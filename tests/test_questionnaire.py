@@ -3,9 +3,16 @@ does not apply; bad answers create nothing."""
 
 from __future__ import annotations
 
+import pathlib
+from typing import Any
+
 import pytest
 import yaml
-from conftest import ALL_SERVICES, DEFAULT_SERVICES, QUESTIONS, answers, assert_ok, copy, rules
+from pytest_copie.plugin import Result
+
+from dwsupport import matrix
+from dwsupport.render import QUESTIONS, answers, copy
+from extensions import rules
 
 BAD = [
     # (question, bad value, fragment of the message)
@@ -57,7 +64,13 @@ BAD_COMBINATIONS = [
 ]
 
 
-def expect_refusal(tmp_path, message: str, **overrides) -> None:
+def assert_ok(result: Result) -> None:
+    """pytest-copie catches a crash into result.exception: check it, not only the exit code."""
+    assert result.exception is None, repr(result.exception)
+    assert result.exit_code == 0
+
+
+def expect_refusal(tmp_path: pathlib.Path, message: str, **overrides: Any) -> None:
     dst = tmp_path / "project"
     with pytest.raises(ValueError, match=r"Validation error|Invalid choice") as info:
         copy(dst, **overrides)
@@ -100,7 +113,7 @@ def test_defaults_render(copie):
     result = copie.copy()
     assert_ok(result)
     recorded = yaml.safe_load((result.project_dir / ".copier-answers.yml").read_text())
-    assert recorded["services"] == DEFAULT_SERVICES
+    assert recorded["services"] == ["api", "db", "cache", "frontend", "proxy"]  # as README.md says
     assert recorded["deploy_targets"] == ["vps"]
     assert recorded["project_slug"] == "my-app"
 
@@ -164,6 +177,6 @@ def test_answers_helper_refuses_typos():
 
 
 def test_every_accepted_service_set_contains_something_to_run():
-    for combo in __import__("conftest").valid_service_sets():
-        assert set(combo) & {"api", "frontend", "nginx"}, combo
-    assert len(ALL_SERVICES) == 7
+    for services in matrix.accepted_service_sets():
+        assert set(services) & {"api", "frontend", "nginx"}, services
+    assert len(matrix.SERVICES) == 7

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tomllib
 
-from conftest import COPIER_YML, REPO, load_module
 from packaging.version import Version
 
-RELEASES = tomllib.loads((REPO / "tests" / "releases.toml").read_text())["release"]
-CURRENT = Version(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
+import migrations
+from dwsupport import REPO
+from dwsupport.render import COPIER_YML
+from dwsupport.template_repo import current_version, releases
+
+RELEASES = releases()
+CURRENT = current_version()
 
 
 def changelog() -> dict[Version, str]:
@@ -19,10 +22,6 @@ def changelog() -> dict[Version, str]:
     text = (REPO / "CHANGELOG.md").read_text()
     parts = re.split(r"^## (\S+) — \d{4}-\d{2}-\d{2}$", text, flags=re.MULTILINE)
     return {Version(v): body for v, body in zip(parts[1::2], parts[2::2], strict=True)}
-
-
-def migrations_module():
-    return load_module(REPO / "migrations.py")
 
 
 def test_releases_are_ordered_and_in_the_changelog():
@@ -50,7 +49,7 @@ def test_release_tags_point_at_the_recorded_commits():
 
 
 def test_each_migration_has_its_function_and_changelog_note():
-    functions = migrations_module().MIGRATIONS
+    functions = migrations.MIGRATIONS
     entries = changelog()
     declared = COPIER_YML.get("_migrations", [])
     assert declared, "at least the 0.2.0 migration"
@@ -72,7 +71,7 @@ def test_each_migration_has_its_function_and_changelog_note():
 def test_migration_0_2_0_renames_env_keys_idempotently(tmp_path):
     env = tmp_path / ".env"
     env.write_text("# ports\nHTTP_PORT=18080\nexport TRAEFIK_DASHBOARD_PORT=9\nAPI_PORT=8000\n")
-    module = migrations_module()
+    module = migrations
     assert module.v0_2_0(tmp_path) == [
         ".env: HTTP_PORT -> PROXY_PORT",
         ".env: TRAEFIK_DASHBOARD_PORT -> PROXY_DASHBOARD_PORT",

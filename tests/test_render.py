@@ -7,10 +7,12 @@ import json
 import pathlib
 import re
 import tomllib
+from collections.abc import Iterator
 
-import pytest
 import yaml
-from conftest import SWEEP, SWEEP_IDS, load_yaml_all, run, tool
+
+from dwsupport.compose import load_yaml_all
+from dwsupport.tools import run, tool
 
 # Grafana's legendFormat uses {{label}} placeholders of its own: these files are copied verbatim.
 OWN_BRACES = {"grafana/dashboards/api.json"}
@@ -25,13 +27,13 @@ LATEST = re.compile(
 )
 
 
-def project_files(root: pathlib.Path):
+def project_files(root: pathlib.Path) -> Iterator[pathlib.Path]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and ".git" not in path.parts and "node_modules" not in path.parts:
             yield path
 
 
-def text_files(root):
+def text_files(root: pathlib.Path) -> Iterator[tuple[pathlib.Path, str]]:
     for path in project_files(root):
         try:
             yield path, path.read_text()
@@ -39,24 +41,19 @@ def text_files(root):
             continue
 
 
-@pytest.fixture(params=SWEEP, ids=SWEEP_IDS, scope="module")
-def project(request, renders):
-    services, targets = request.param
-    return renders.combo(services, targets)
-
-
-def test_no_jinja_leftovers(project):
-    for path, text in text_files(project):
-        rel = path.relative_to(project).as_posix()
+def test_no_jinja_leftovers(sweep_project):
+    for path, text in text_files(sweep_project):
+        rel = path.relative_to(sweep_project).as_posix()
         if rel in OWN_BRACES or rel.endswith("package-lock.json") or rel.endswith("uv.lock"):
             continue
         # GitHub Actions expressions are ${{ ... }}: they are meant to stay.
         cleaned = re.sub(r"\$\{\{.*?\}\}", "", text)
-        assert not JINJA_LEFTOVER.search(cleaned), f"{rel}: {JINJA_LEFTOVER.search(cleaned).group()}"
+        leftover = JINJA_LEFTOVER.search(cleaned)
+        assert leftover is None, f"{rel}: {leftover.group()}"
 
 
-def test_structured_files_parse(project):
-    for path in project_files(project):
+def test_structured_files_parse(sweep_project):
+    for path in project_files(sweep_project):
         if path.suffix in {".yml", ".yaml"}:
             load_yaml_all(path)
         elif path.suffix == ".json":
@@ -65,36 +62,36 @@ def test_structured_files_parse(project):
             tomllib.loads(path.read_text())
 
 
-def test_no_latest_tags(project):
-    for path, text in text_files(project):
+def test_no_latest_tags(sweep_project):
+    for path, text in text_files(sweep_project):
         if path.name in {"package-lock.json", "uv.lock"} or path.suffix == ".md":
             continue
         match = LATEST.search(text)
-        assert not match, f"{path.relative_to(project)}: {match.group().strip()}"
+        assert not match, f"{path.relative_to(sweep_project)}: {match.group().strip()}"
 
 
-def test_no_secret_value_outside_secrets(project):
-    secrets_dir = project / "secrets"
+def test_no_secret_value_outside_secrets(sweep_project):
+    secrets_dir = sweep_project / "secrets"
     values = [p.read_text().strip() for p in secrets_dir.glob("*.txt")] if secrets_dir.exists() else []
     assert all(len(v) >= 32 for v in values)
-    for path, text in text_files(project):
+    for path, text in text_files(sweep_project):
         if secrets_dir in path.parents:
             continue
         for value in values:
-            assert value not in text, f"a secret value leaked into {path.relative_to(project)}"
+            assert value not in text, f"a secret value leaked into {path.relative_to(sweep_project)}"
 
 
-def test_secrets_are_ignored_by_git(project):
-    ignored = (project / ".gitignore").read_text().split()
+def test_secrets_are_ignored_by_git(sweep_project):
+    ignored = (sweep_project / ".gitignore").read_text().split()
     assert "secrets/" in ignored and ".env" in ignored
 
 
-def test_answers_file_holds_no_secret(project):
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+def test_answers_file_holds_no_secret(sweep_project):
+    answers = yaml.safe_load((sweep_project / ".copier-answers.yml").read_text())
     assert not [k for k in answers if "password" in k or "secret" in k or "token" in k]
 
 
-def test_yamllint(project):
+def test_yamllint(sweep_project):
     config = json.dumps(
         {
             "extends": "default",
@@ -109,13 +106,13 @@ def test_yamllint(project):
             },
         }
     )
-    files = [str(p) for p in project_files(project) if p.suffix in {".yml", ".yaml"}]
-    files += [str(p) for p in project.glob(".*.yml")]
+    files = [str(p) for p in project_files(sweep_project) if p.suffix in {".yml", ".yaml"}]
+    files += [str(p) for p in sweep_project.glob(".*.yml")]
     run([tool("yamllint"), "--strict", "-d", config, *sorted(set(files))])
 
 
-def test_shell_scripts_are_clean(project):
-    scripts = [p for p in project_files(project) if p.suffix == ".sh"]
+def test_shell_scripts_are_clean(sweep_project):
+    scripts = [p for p in project_files(sweep_project) if p.suffix == ".sh"]
     for script in scripts:
         run(["bash", "-n", str(script)])
         assert script.stat().st_mode & 0o111, f"{script} is not executable"

@@ -6,26 +6,30 @@ rolls back to the previous tag when the new one does not come up healthy."""
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import textwrap
 
 import pytest
 import yaml
-from _deploy import ALL, SERVICE_SETS, compose_prod, copy_project
-from conftest import SWEEP, SWEEP_IDS, run, tool
 
-VPS_SWEEP = [pytest.param(s, t, id=i) for (s, t), i in zip(SWEEP, SWEEP_IDS, strict=True) if "vps" in t]
-VPS_SWEEP += [pytest.param(s, ALL, id=f"{n}@all") for n, s in SERVICE_SETS.items()]
+from dwsupport import matrix
+from dwsupport.compose import compose_binary, compose_config, compose_prod
+from dwsupport.dotenv import compose_layers, read_env
+from dwsupport.matrix import Combo
+from dwsupport.render import Renders
+from dwsupport.tools import run, tool
+
 ONE_SHOT = {"migrate", "acme-init"}
 OWN_IMAGES = {"api", "migrate", "frontend"}
 TAG = "0123abc"
 
 
-@pytest.mark.parametrize(("services", "targets"), VPS_SWEEP)
-def test_production_stack_merges_and_is_hardened(renders, services, targets):
-    project = renders.combo(services, targets)
+@pytest.mark.parametrize("combo", matrix.VPS, ids=str)
+def test_production_stack_merges_and_is_hardened(renders, combo):
+    project = renders.of(combo).root
     config = compose_prod(project, TAG)
-    assert set(config["services"]) >= set(services) - {"observability"}
+    assert set(config["services"]) >= set(combo.services) - {"observability"}
     for name, service in config["services"].items():
         assert "build" not in service, f"{name} is built on the server"
         image = service["image"]
@@ -47,7 +51,7 @@ def test_production_stack_merges_and_is_hardened(renders, services, targets):
                 assert port.get("host_ip") in (None, "0.0.0.0"), port
             else:
                 assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port}"
-    if "proxy" in services:
+    if combo.has("proxy"):
         proxy = config["services"]["proxy"]
         assert {(int(p["published"]), p["target"]) for p in proxy["ports"]} == {(80, 8080), (443, 8443)}
         mounts = {v["target"]: v for v in proxy["volumes"]}
@@ -62,9 +66,9 @@ def test_production_stack_merges_and_is_hardened(renders, services, targets):
 
 
 def test_production_stack_needs_pinned_tags(renders):
-    project = renders.combo(("api", "db"), ("vps",))
+    project = renders.of(Combo(("api", "db"))).root
     proc = run(
-        [tool_compose(), "--env-file", ".env.prod.example", "config", "-q"],
+        [*compose_binary(), "--env-file", ".env.prod.example", "config", "-q"],
         cwd=project,
         env={"API_TAG": "", "FRONTEND_TAG": ""},
         check=False,
@@ -72,35 +76,21 @@ def test_production_stack_needs_pinned_tags(renders):
     assert proc.returncode != 0 and "API_TAG" in proc.stderr
 
 
-def tool_compose():
-    from conftest import compose_binary
-
-    return compose_binary()
-
-
-@pytest.mark.parametrize("services", list(SERVICE_SETS.values()), ids=list(SERVICE_SETS))
-def test_env_prod_example(renders, services):
-    project = renders.combo(services, ("vps",))
-    env = dict(
-        line.split("=", 1)
-        for line in (project / ".env.prod.example").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-    layers = env["COMPOSE_FILE"].split(":")
+@pytest.mark.parametrize("combo", matrix.deploy(("vps",)), ids=str)
+def test_env_prod_example(renders, combo):
+    project = renders.of(combo).root
+    env = read_env(project / ".env.prod.example")
+    layers = compose_layers(project, ".env.prod.example")
     assert layers[-1] == "compose.prod.yml" and "compose-dev.yml" not in layers
     assert all((project / layer).exists() for layer in layers)
     assert env["APP_ENV"] == "production"
-    assert ("API_TAG" in env) == ("api" in services) and ("FRONTEND_TAG" in env) == ("frontend" in services)
+    assert ("API_TAG" in env) == combo.has("api") and ("FRONTEND_TAG" in env) == combo.has("frontend")
     assert not any(re.search("PASSWORD|TOKEN|SECRET", key) for key in env)
 
 
-@pytest.mark.parametrize(
-    "services",
-    [s for s in SERVICE_SETS.values() if "proxy" in s] + [("api", "proxy"), ("frontend", "nginx", "proxy")],
-    ids=lambda s: "+".join(s),
-)
-def test_traefik_production_config(renders, services):
-    project = renders.combo(services, ("vps",))
+@pytest.mark.parametrize("combo", matrix.TRAEFIK_PROD, ids=str)
+def test_traefik_production_config(renders, combo):
+    project = renders.of(combo).root
     static = yaml.safe_load((project / "traefik" / "traefik.prod.yml").read_text())
     base = yaml.safe_load((project / "traefik" / "traefik.yml").read_text())
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
@@ -126,9 +116,9 @@ def test_traefik_production_config(renders, services):
         assert set(router.get("entryPoints", ["websecure"])) == {"websecure"}, name
 
 
-@pytest.mark.parametrize(("services", "targets"), VPS_SWEEP)
-def test_scripts_are_shellcheck_clean(renders, services, targets):
-    project = renders.combo(services, targets)
+@pytest.mark.parametrize("combo", matrix.VPS, ids=str)
+def test_scripts_are_shellcheck_clean(renders, combo):
+    project = renders.of(combo).root
     scripts = sorted((project / "deploy").rglob("*.sh")) + sorted((project / "cloudrun").glob("*.sh"))
     assert {p.name for p in scripts} >= {"bootstrap.sh", "deploy.sh"}
     for script in scripts:
@@ -138,7 +128,7 @@ def test_scripts_are_shellcheck_clean(renders, services, targets):
 
 
 def test_no_vps_files_without_the_target(renders):
-    project = renders.combo(("api", "db", "proxy"), ("gke",))
+    project = renders.of(Combo(("api", "db", "proxy"), ("gke",))).root
     for path in ("compose.prod.yml", ".env.prod.example", "deploy/vps", "traefik/traefik.prod.yml"):
         assert not (project / path).exists(), path
 
@@ -154,8 +144,10 @@ FAKE_DOCKER = textwrap.dedent("""\
 
 
 @pytest.fixture
-def vps_project(renders, tmp_path):
-    project = copy_project(renders.combo(("api", "db", "frontend", "proxy"), ("vps",)), tmp_path / "p")
+def vps_project(
+    renders: Renders, tmp_path: pathlib.Path
+) -> tuple[pathlib.Path, dict[str, str], pathlib.Path]:
+    project = renders.of(Combo(("api", "db", "frontend", "proxy"))).copy_to(tmp_path / "p")
     (project / ".env").write_text((project / ".env.prod.example").read_text())
     (project / "secrets" / "cloudflare_dns_api_token.txt").write_text("")
     bin_dir = tmp_path / "bin"
@@ -166,21 +158,13 @@ def vps_project(renders, tmp_path):
     return project, env, tmp_path / "docker.log"
 
 
-def env_value(project, key):
-    return dict(
-        line.split("=", 1)
-        for line in (project / ".env").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )[key]
-
-
 def test_deploy_records_tags_and_rolls_back(vps_project):
     project, env, log = vps_project
     deploy = ["bash", str(project / "deploy" / "vps" / "deploy.sh")]
     run([*deploy, "v1"], env=env)
-    assert env_value(project, "API_TAG") == "v1" == env_value(project, "FRONTEND_TAG")
+    assert read_env(project / ".env")["API_TAG"] == "v1" == read_env(project / ".env")["FRONTEND_TAG"]
     run([*deploy, "v2"], env=env)
-    assert env_value(project, "API_TAG") == "v2"
+    assert read_env(project / ".env")["API_TAG"] == "v2"
     assert (project / "deploy" / "vps" / ".previous-tag").read_text().strip() == "v1"
     calls = log.read_text().splitlines()
     assert "v2 compose pull --quiet" in calls
@@ -191,10 +175,10 @@ def test_deploy_records_tags_and_rolls_back(vps_project):
     assert proc.returncode != 0 and "rolled back to v2" in proc.stderr
     ups = [c.split()[0] for c in log.read_text().splitlines() if " compose up " in c]
     assert ups == ["v3", "v2"]
-    assert env_value(project, "API_TAG") == "v2", ".env keeps the tag that runs"
+    assert read_env(project / ".env")["API_TAG"] == "v2", ".env keeps the tag that runs"
 
     run([*deploy, "--rollback"], env=env)
-    assert env_value(project, "API_TAG") == "v1"
+    assert read_env(project / ".env")["API_TAG"] == "v1"
 
 
 @pytest.mark.parametrize("tag", ["latest", "a b", "-rf", ""])
@@ -204,28 +188,19 @@ def test_deploy_refuses_unpinned_tags(vps_project, tag):
     assert proc.returncode != 0 and not log.exists()
 
 
-@pytest.mark.parametrize("services", list(SERVICE_SETS.values()), ids=list(SERVICE_SETS))
-def test_private_network_build_layer_passes_the_corporate_ca(renders, services):
+@pytest.mark.parametrize("combo", matrix.deploy(("vps", "private")), ids=str)
+def test_private_network_build_layer_passes_the_corporate_ca(renders, combo):
     """compose.private.yml (private target) adds the optional `corporate_ca` build secret."""
-    project = renders.combo(services, ("vps", "private"))
-    env = {
-        "COMPOSE_FILE": env_value_of(project / ".env.example", "COMPOSE_FILE") + ":compose.private.yml",
-        "CORPORATE_CA_FILE": "/etc/ssl/certs/ca-certificates.crt",
-    }
-    proc = run([tool_compose(), "config", "--format", "json"], cwd=project, env=env)
-    config = yaml.safe_load(proc.stdout)
+    project = renders.of(combo).root
+    config = compose_config(
+        project,
+        layers=[*compose_layers(project, ".env.example"), "compose.private.yml"],
+        env={"CORPORATE_CA_FILE": "/etc/ssl/certs/ca-certificates.crt"},
+    )
     for name, service in config["services"].items():
         if "build" in service:
             assert service["build"]["secrets"] == [{"source": "corporate_ca"}] or [
                 s["source"] for s in service["build"]["secrets"]
             ] == ["corporate_ca"], name
-    if {"api", "frontend"} & set(services):
+    if combo.has("api") or combo.has("frontend"):
         assert config["secrets"]["corporate_ca"]["file"] == "/etc/ssl/certs/ca-certificates.crt"
-
-
-def env_value_of(path, key):
-    return dict(
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )[key]

@@ -1,7 +1,9 @@
 """Benchmarks printed as a table: medians of several runs (these machines are noisy).
 
 - render: wall time of `copier copy --defaults` (5 runs).
-- docker figures (when an engine answers): see tests/smoke/bench_docker.py.
+- docker figures (when an engine answers): see tools/bench_docker.py.
+
+    python -m tools.bench [--runs N] [--no-docker]    # from the repository root (nox -s bench)
 """
 
 from __future__ import annotations
@@ -14,37 +16,18 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from dwsupport.render import copy_command
 
 
-def timed(cmd: list[str], **kwargs) -> float:
+def timed(cmd: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, **kwargs)
+    subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
 def bench_render(runs: int) -> list[tuple[str, str]]:
-    times = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(runs):
-            dst = pathlib.Path(tmp) / f"p{i}"
-            times.append(
-                timed(
-                    [
-                        sys.executable,
-                        "-m",
-                        "copier",
-                        "copy",
-                        "--trust",
-                        "--defaults",
-                        "--quiet",
-                        "--vcs-ref",
-                        "HEAD",
-                        str(ROOT),
-                        str(dst),
-                    ]
-                )
-            )
+        times = [timed(copy_command(pathlib.Path(tmp) / f"p{i}")) for i in range(runs)]
     return [
         (f"copier copy --defaults (median of {runs})", f"{statistics.median(times):.2f} s"),
         ("  min / max", f"{min(times):.2f} s / {max(times):.2f} s"),
@@ -58,18 +41,12 @@ def main() -> int:
     args = parser.parse_args()
     rows = bench_render(args.runs)
     if not args.no_docker:
-        sys.path.insert(0, str(ROOT / "tests" / "smoke"))
-        try:
-            import bench_docker
-        except ImportError:
-            bench_docker = None
-        if bench_docker is not None:
-            rows += bench_docker.run(runs=max(3, args.runs // 2 + 1))
+        from tools import bench_docker  # imports the Docker SDK: only when it is used
+
+        rows += bench_docker.run(runs=max(3, args.runs // 2 + 1))
     width = max(len(name) for name, _ in rows)
-    print(f"\n{'measure':<{width}}  value")
-    print(f"{'-' * width}  {'-' * 20}")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    table = [("measure", "value"), ("-" * width, "-" * 20), *rows]
+    print("\n" + "\n".join(f"{name:<{width}}  {value}" for name, value in table))
     return 0
 
 

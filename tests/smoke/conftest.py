@@ -7,40 +7,44 @@ two configurations at a time: ports, project names and image tags never collide)
 
 from __future__ import annotations
 
+import pathlib
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import docker
 import pytest
 
-from smoke import lib
+from dwsupport import smoke
 
 _SESSION_START = time.perf_counter()
 
 
 @pytest.fixture(scope="session")
-def docker_engine():
-    problem = lib.engine_problem()
+def docker_engine() -> Iterator[docker.DockerClient]:
+    problem = smoke.engine_problem()
     if problem:
         pytest.skip(
             f"no Docker engine answers ({problem}); start one with "
             "`bash ../shared/offline-docker/setup up` (CI does) or set DOCKER_HOST"
         )
-    client = lib.docker_client()
+    client = smoke.docker_client()
     yield client
     client.close()
 
 
 @pytest.fixture(autouse=True)
-def _engine_required(docker_engine):
+def _engine_required(docker_engine: docker.DockerClient) -> None:
     """Applies to every test in tests/smoke: skipped, with the reason, when no engine answers."""
 
 
 @pytest.fixture
-def stacks():
-    """stacks(project_dir, dev=False) -> lib.Stack; every stack made is `down -v`'d afterwards."""
-    made: list[lib.Stack] = []
+def stacks() -> Iterator[Callable[..., smoke.Stack]]:
+    """stacks(project_dir, dev=False) -> smoke.Stack; every stack made is `down -v`'d afterwards."""
+    made: list[smoke.Stack] = []
 
-    def make(directory, *, dev: bool = False) -> lib.Stack:
-        stack = lib.Stack(directory, dev=dev)
+    def make(directory: pathlib.Path, *, dev: bool = False) -> smoke.Stack:
+        stack = smoke.Stack(directory, dev=dev)
         made.append(stack)
         return stack
 
@@ -56,10 +60,10 @@ def stacks():
 
 
 @pytest.fixture
-def smoke_record(request) -> dict:
+def smoke_record(request: pytest.FixtureRequest) -> dict[str, Any]:
     """A dict a test fills (build/up seconds, step reached); the session summary prints it.
     Stored in user_properties so that it also travels back from pytest-xdist workers."""
-    record: dict = {"step": "setup"}
+    record: dict[str, Any] = {"step": "setup"}
     request.node.user_properties.append(("smoke", record))
     return record
 
@@ -67,12 +71,24 @@ def smoke_record(request) -> dict:
 _COLUMNS = {"config", "step", "build", "up", "re-up", "total"}
 
 
-def _fmt(value) -> str:
+@pytest.fixture
+def step(smoke_record: dict[str, Any]) -> Callable[[str], None]:
+    """step("name"): the step being run, so the summary says where a failure happened."""
+
+    def enter(name: str) -> None:
+        smoke_record["step"] = name
+
+    return enter
+
+
+def _fmt(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, float) else "-"
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    rows = {}
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    rows: dict[str, dict[str, Any]] = {}
     for outcome in ("passed", "failed", "error", "skipped"):
         for rep in terminalreporter.stats.get(outcome, []):
             props = dict(getattr(rep, "user_properties", []) or [])

@@ -9,9 +9,9 @@ import re
 import uuid
 
 import pytest
-from conftest import copy
 
-from smoke import lib
+from dwsupport import matrix, smoke
+from dwsupport.render import copy
 
 pytestmark = pytest.mark.docker
 
@@ -49,20 +49,20 @@ def find(steps: dict[str, str], needle: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("service", list(CASES))
-def test_code_change_reuses_dependency_layer(service, tmp_path, stacks, smoke_record):
+def test_code_change_reuses_dependency_layer(service, tmp_path, stacks, smoke_record, step):
     path, line, dependency, rerun = CASES[service]
     smoke_record["config"] = f"build cache: {service}"
-    smoke_record["step"] = "render"
-    project = copy(tmp_path / "project")  # the defaults: api and frontend
-    lib.tag_standins(project)
+    step("render")
+    project = copy(tmp_path / "project", **matrix.DEFAULTS.answers())  # api and frontend
+    smoke.tag_standins(project)
 
-    smoke_record["step"] = "first build"
+    step("first build")
     first = stacks(project)
     out = first.build(service, progress="plain")
     steps = build_steps(out.stdout + out.stderr)
     find(steps, dependency)  # the dependency step exists (whether cached or not)
 
-    smoke_record["step"] = "code-only change, rebuild"
+    step("code-only change, rebuild")
     with (project / path).open("a") as f:
         f.write(line.format(uuid.uuid4().hex))
     second = stacks(project)  # new content → new content-addressed tag: shared tags untouched
@@ -77,7 +77,7 @@ def test_code_change_reuses_dependency_layer(service, tmp_path, stacks, smoke_re
         for needle in rerun:
             name, state = find(steps, needle)
             assert state == "DONE", f"{name} should re-run after a code change, got {state}"
-        smoke_record["step"] = "done"
+        step("done")
     finally:
         image = f"{'api' if service == 'api' else 'frontend'}:{second.env[tag_var]}"
         for img in second.client.images.list():

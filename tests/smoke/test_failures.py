@@ -35,9 +35,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from conftest import copy
 
-from smoke import lib
+from dwsupport import probes, smoke
+from dwsupport.compose import compose_binary
+from dwsupport.render import copy
 
 pytestmark = pytest.mark.docker
 
@@ -77,8 +78,8 @@ def downgrade() -> None:
 @pytest.fixture(scope="module")
 def stack(docker_engine, tmp_path_factory):
     project = copy(tmp_path_factory.mktemp("failures") / "project")  # the defaults
-    lib.tag_standins(project)
-    stack = lib.Stack(project)
+    smoke.tag_standins(project)
+    stack = smoke.Stack(project)
     try:
         stack.build()
         stack.up()
@@ -98,31 +99,31 @@ def _timed(stack, smoke_record):
     smoke_record["total"] = time.perf_counter() - started
 
 
-def call(stack: lib.Stack, path: str, method: str = "GET", payload=None) -> lib.Response:
+def call(stack: smoke.Stack, path: str, method: str = "GET", payload=None) -> probes.Response:
     """One request through the proxy, no retry: the answer during a fault is what is checked."""
-    return lib.http(
+    return probes.http(
         stack.ports["PROXY_PORT"], path, host=API_HOST, method=method, payload=payload, retry_for=0
     )
 
 
-def create(stack: lib.Stack, prefix: str) -> str:
+def create(stack: smoke.Stack, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     r = call(stack, "/items", "POST", {"name": name})
     assert r.status == 201, str(r)
     return name
 
 
-def listed(stack: lib.Stack) -> list[str]:
+def listed(stack: smoke.Stack) -> list[str]:
     r = call(stack, "/items")
     assert r.status == 200, str(r)
     return [item["name"] for item in r.json()]
 
 
-def identity(stack: lib.Stack) -> tuple[str, str, int]:
+def identity(stack: smoke.Stack) -> tuple[str, str, int]:
     """(container id, StartedAt, RestartCount) of the api: any restart changes one of them."""
     api = stack.container("api")
     api.reload()
-    return api.id, api.attrs["State"]["StartedAt"], api.attrs["RestartCount"]
+    return str(api.id), api.attrs["State"]["StartedAt"], api.attrs["RestartCount"]
 
 
 def docker_time(value: str) -> datetime:
@@ -130,18 +131,18 @@ def docker_time(value: str) -> datetime:
     return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00"))
 
 
-def healthchecks_since(stack: lib.Stack, since: datetime) -> list[dict]:
+def healthchecks_since(stack: smoke.Stack, since: datetime) -> list[dict]:
     api = stack.container("api")
     api.reload()
     log = api.attrs["State"]["Health"]["Log"]
     return [entry for entry in log if docker_time(entry["Start"]) > since]
 
 
-def psql(stack: lib.Stack, sql: str) -> str:
+def psql(stack: smoke.Stack, sql: str) -> str:
     return stack.exec("db", "sh", "-c", f"{PSQL} -c {json.dumps(sql)}").stdout.strip()
 
 
-def api_logs_since(stack: lib.Stack, since: datetime) -> list[dict]:
+def api_logs_since(stack: smoke.Stack, since: datetime) -> list[dict]:
     raw = stack.container("api").logs(since=since, stdout=True, stderr=True).decode()
     return [json.loads(line) for line in raw.splitlines() if line.strip()]
 
@@ -169,7 +170,7 @@ def test_database_outage_answers_503_and_recovers_without_restart(stack, smoke_r
         assert r.headers.get("retry-after") == "5", r.headers
 
     record["step"] = "healthcheck during the outage"
-    checks = lib.wait_for(
+    checks = probes.wait_for(
         lambda: healthchecks_since(stack, stopped_at),
         HEALTHCHECK_WAIT,
         "a healthcheck of the api during the outage",
@@ -184,7 +185,9 @@ def test_database_outage_answers_503_and_recovers_without_restart(stack, smoke_r
     record["step"] = "db started again"
     started = time.perf_counter()
     stack.compose("start", "db")
-    lib.wait_for(lambda: call(stack, "/readyz").status == 200, DB_RECOVERY_BOUND, "/readyz 200", interval=0.2)
+    probes.wait_for(
+        lambda: call(stack, "/readyz").status == 200, DB_RECOVERY_BOUND, "/readyz 200", interval=0.2
+    )
     record["db recovery"] = time.perf_counter() - started
     assert identity(stack) == before, "the api was restarted"
     names = listed(stack)
@@ -211,7 +214,7 @@ def test_cache_outage_is_degraded_and_recovers(stack, smoke_record):
     record["step"] = "cache started again"
     started = time.perf_counter()
     stack.compose("start", "cache")
-    lib.wait_for(
+    probes.wait_for(
         lambda: call(stack, "/readyz").json()["status"] == "ready",
         CACHE_RECOVERY_BOUND,
         "/readyz ready",
@@ -234,7 +237,7 @@ def test_cache_outage_is_degraded_and_recovers(stack, smoke_record):
 def test_sigterm_completes_the_requests_in_flight(stack, smoke_record):
     record = smoke_record
     record["config"] = "failures: SIGTERM drain"
-    project = [*lib.compose_binary(), "-p", stack.project]
+    project = [*compose_binary(), "-p", stack.project]
     env = {k: v for k, v in os.environ.items() if k != "COMPOSE_PROJECT_NAME"} | stack.env
 
     record["step"] = "table locked"
@@ -251,6 +254,7 @@ def test_sigterm_completes_the_requests_in_flight(stack, smoke_record):
     )
     answers: dict[str, int | str] = {}
     stopper = None
+    assert locker.stdin is not None and locker.stdout is not None and locker.stderr is not None
     try:
         locker.stdin.write("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
         locker.stdin.flush()
@@ -259,7 +263,7 @@ def test_sigterm_completes_the_requests_in_flight(stack, smoke_record):
         def post(name: str) -> None:
             try:
                 answers[name] = call(stack, "/items", "POST", {"name": name}).status
-            except lib.StackError as exc:
+            except smoke.StackError as exc:
                 answers[name] = repr(exc)
 
         names = [f"in-flight-{i}-{uuid.uuid4().hex[:6]}" for i in range(DRAIN_REQUESTS)]
@@ -272,7 +276,7 @@ def test_sigterm_completes_the_requests_in_flight(stack, smoke_record):
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE application_name = 'api' AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO items%'"
         )
-        lib.wait_for(
+        probes.wait_for(
             lambda: psql(stack, waiting) == str(DRAIN_REQUESTS),
             20,
             f"{DRAIN_REQUESTS} inserts waiting",
@@ -283,10 +287,10 @@ def test_sigterm_completes_the_requests_in_flight(stack, smoke_record):
         record["step"] = "SIGTERM"
         signalled = datetime.now(UTC)
         started = time.perf_counter()
-        stop = {}
+        stop: dict[str, subprocess.CompletedProcess[str]] = {}
         stopper = threading.Thread(target=lambda: stop.update(proc=stack.compose("stop", "api", check=False)))
         stopper.start()
-        lib.wait_for(
+        probes.wait_for(
             lambda: any(line["message"] == "Shutting down" for line in api_logs_since(stack, signalled)),
             10,
             "the api to log its shutdown",
@@ -335,13 +339,13 @@ def test_failing_migration_stops_the_release(stack, tmp_path, smoke_record):
     release = tmp_path / "release"
     shutil.copytree(stack.dir, release, symlinks=True)
     (release / "api" / "app" / "migrations" / "versions" / "0002_broken.py").write_text(BROKEN_MIGRATION)
-    broken = lib.Stack(release, name=stack.project)  # the same compose project: a deploy over it
-    broken.ports, broken.env = stack.ports, {**stack.env, **lib.image_tags(release, stack.dotenv)}
+    broken = smoke.Stack(release, name=stack.project)  # the same compose project: a deploy over it
+    broken.ports, broken.env = stack.ports, {**stack.env, **smoke.image_tags(release, stack.dotenv)}
     assert broken.env["API_TAG"] != stack.env["API_TAG"]
     broken.build("api")
 
     record["step"] = "broken release deployed"
-    with pytest.raises(lib.StackError) as failed:
+    with pytest.raises(smoke.StackError) as failed:
         broken.up(wait_timeout=120)
     assert 'service "migrate" didn\'t complete successfully: exit 1' in str(failed.value), str(failed.value)[
         -3000:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import copy
 
-from smoke import lib, load
+from dwsupport import load, smoke
+from dwsupport.render import copy
 
 pytestmark = pytest.mark.docker
 
@@ -24,7 +24,7 @@ def test_load_holds(tmp_path, stacks, smoke_record):
     record["config"] = "load: defaults"
     record["step"] = "render"
     project = copy(tmp_path / "project")
-    lib.tag_standins(project)
+    smoke.tag_standins(project)
     stack = stacks(project)
     load.locust_binary()  # fail early, with the reason, when the tool is missing
 

@@ -22,14 +22,16 @@ import time
 import uuid
 
 import pytest
-from conftest import copy, load_yaml_all
 
-from smoke import lib
+from dwsupport import matrix, probes, smoke
+from dwsupport.compose import load_yaml_all
+from dwsupport.dotenv import read_env
+from dwsupport.render import copy
 
 pytestmark = pytest.mark.docker
 
 DOMAIN = "localhost"  # the questionnaire's default domain
-LONG_RUNNING = {"db", "cache", "api", "frontend", "proxy"}
+LONG_RUNNING = set(matrix.DEFAULT_SERVICES)
 ONE_SHOTS = {"migrate", "acme-init"}
 OWN_IMAGES = {"api": "API_TAG", "frontend": "FRONTEND_TAG"}
 TRAEFIK_UID = "65532"
@@ -66,8 +68,8 @@ def fake_git_sha() -> str:
     return (uuid.uuid4().hex + uuid.uuid4().hex)[:40]
 
 
-def check_health(stack: lib.Stack) -> dict[str, dict]:
-    return lib.assert_healthy(stack, LONG_RUNNING, ONE_SHOTS)
+def check_health(stack: smoke.Stack) -> dict[str, dict]:
+    return smoke.assert_healthy(stack, LONG_RUNNING, ONE_SHOTS)
 
 
 def check_prod_model(merged: dict, sha: str, images: dict[str, str]) -> None:
@@ -85,15 +87,8 @@ def check_prod_model(merged: dict, sha: str, images: dict[str, str]) -> None:
     assert hosts == {"127.0.0.1"} and targets == [8080, 8443], published["proxy"]
 
 
-def check_published_ports(stack: lib.Stack) -> None:
-    published = {}
-    for service, container in stack.containers().items():
-        container.reload()
-        for spec, bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).items():
-            if bindings:
-                published[(service, int(spec.split("/")[0]))] = sorted(
-                    {(b["HostIp"], b["HostPort"]) for b in bindings}
-                )
+def check_published_ports(stack: smoke.Stack) -> None:
+    published = stack.published()
     expected = {
         ("proxy", 8080): [("127.0.0.1", str(stack.ports["PROXY_PORT"]))],
         ("proxy", 8443): [("127.0.0.1", str(stack.ports["HTTPS_PORT"]))],
@@ -101,7 +96,7 @@ def check_published_ports(stack: lib.Stack) -> None:
     assert published == expected, f"published {published}, expected {expected}"
 
 
-def check_acme_volume(stack: lib.Stack) -> None:
+def check_acme_volume(stack: smoke.Stack) -> None:
     """acme-init handed the fresh (root-owned) volume to Traefik's UID, mode 0700."""
     owner = stack.exec("proxy", "stat", "-c", "%u:%g %a", "/acme").stdout.split()
     assert owner == [f"{TRAEFIK_UID}:{TRAEFIK_UID}", "700"], f"/acme is {owner}, expected 65532:65532 700"
@@ -109,21 +104,21 @@ def check_acme_volume(stack: lib.Stack) -> None:
     stack.exec("proxy", "sh", "-c", "touch /acme/.smoke-probe && rm /acme/.smoke-probe")
 
 
-def check_redirects(stack: lib.Stack) -> None:
+def check_redirects(stack: smoke.Stack) -> None:
     """`web` only redirects: to the HTTPS URL a browser can follow (default port 443, because
     compose.prod.yml publishes 443 → 8443), path and query kept."""
     for host in (DOMAIN, f"api.{DOMAIN}"):
         for path in ("/", "/healthz?probe=1"):
-            r = lib.http(stack.ports["PROXY_PORT"], path, host=host)
+            r = probes.http(stack.ports["PROXY_PORT"], path, host=host)
             assert r.status in (301, 302, 307, 308), f"http://{host}{path}: {r}"
             location = r.headers.get("location")
             assert location == f"https://{host}{path}", f"http://{host}{path} redirects to {location!r}"
 
 
-def check_https(stack: lib.Stack, record: dict) -> None:
+def check_https(stack: smoke.Stack, record: dict) -> None:
     port = stack.ports["HTTPS_PORT"]
     api = f"api.{DOMAIN}"
-    r = lib.http(port, "/healthz", host=api, tls=True, retry_for=30)
+    r = probes.http(port, "/healthz", host=api, tls=True, retry_for=30)
     assert r.status == 200 and r.json() == {"status": "ok"}, str(r)
     hsts = r.headers.get("strict-transport-security", "")
     assert "max-age=31536000" in hsts and "includeSubDomains" in hsts, f"no HSTS over HTTPS: {r.headers}"
@@ -132,17 +127,17 @@ def check_https(stack: lib.Stack, record: dict) -> None:
     assert r.cert and b"TRAEFIK DEFAULT CERT" in r.cert, "expected Traefik's default certificate"
     record["cert"] = "traefik-default"
 
-    r = lib.http(port, "/readyz", host=api, tls=True)
+    r = probes.http(port, "/readyz", host=api, tls=True)
     assert r.status == 200, str(r)
     assert r.json()["checks"] == {"database": "ok", "cache": "ok"}, str(r)
 
-    page = lib.http(port, "/", host=DOMAIN, tls=True)
+    page = probes.http(port, "/", host=DOMAIN, tls=True)
     assert page.status == 200 and page.headers.get("content-type", "").startswith("text/html"), str(page)
     assert '<main id="app">' in page.text, page.text[:500]
     assert "max-age=31536000" in page.headers.get("strict-transport-security", ""), page.headers
 
 
-def check_limits_and_logs(stack: lib.Stack, prod_file: pathlib.Path) -> None:
+def check_limits_and_logs(stack: smoke.Stack, prod_file: pathlib.Path) -> None:
     """What the engine applied is what compose.prod.yml asks for: memory limits (api and db
     above all, but every service that sets one) and json-file logs with rotation."""
     (prod,) = load_yaml_all(prod_file)
@@ -176,7 +171,7 @@ def check_limits_and_logs(stack: lib.Stack, prod_file: pathlib.Path) -> None:
 @pytest.fixture
 def sha_tags():
     """tag_as(source_ref, repo, sha): the fake-SHA tags made, removed afterwards (untag only)."""
-    client = lib.docker_client()
+    client = smoke.docker_client()
     made: list[str] = []
 
     def tag_as(source: str, repo: str, sha: str) -> None:
@@ -191,23 +186,23 @@ def sha_tags():
     client.close()
 
 
-def test_production(tmp_path, sha_tags, stacks, smoke_record):
+def test_production(tmp_path, sha_tags, stacks, smoke_record, step):
     # sha_tags before stacks: fixtures end in reverse order, so `down -v` runs before the untag
     started = time.perf_counter()
     record = smoke_record
     record["config"] = "defaults+prod (vps)"
     try:
-        record["step"] = "render"
-        project = copy(tmp_path / "project")
-        lib.tag_standins(project)
+        step("render")
+        project = copy(tmp_path / "project", **matrix.DEFAULTS.answers())
+        smoke.tag_standins(project)
 
-        record["step"] = "build (base layers)"
+        step("build (base layers)")
         base = stacks(project)
         base.build()
         record["build"] = base.timings["build"]
         built = base.config()["services"]
 
-        record["step"] = "tag with a fake git SHA"
+        step("tag with a fake git SHA")
         sha = fake_git_sha()
         images = {}
         for service, var in OWN_IMAGES.items():
@@ -217,17 +212,17 @@ def test_production(tmp_path, sha_tags, stacks, smoke_record):
             sha_tags(ref, repo, sha)
             images[service] = repo
 
-        record["step"] = "production settings"
+        step("production settings")
         # Not generated (docs/deploy-vps.md: the operator writes the Cloudflare token).
         token = project / "secrets" / "cloudflare_dns_api_token.txt"
         token.write_text("smoke-dummy-cloudflare-token")
         token.chmod(0o644)
         override = tmp_path / "compose.smoke-ports.yml"
         override.write_text(PORTS_OVERRIDE)
-        prod_env = lib.read_env(project / ".env.prod.example")
+        prod_env = read_env(project / ".env.prod.example")
         assert prod_env["COMPOSE_FILE"].endswith(":compose.prod.yml"), prod_env["COMPOSE_FILE"]
         stack = stacks(project)
-        stack.ports["HTTPS_PORT"] = next(p for p in lib.free_ports(12) if p not in stack.ports.values())
+        stack.ports["HTTPS_PORT"] = next(p for p in probes.free_ports(12) if p not in stack.ports.values())
         stack.env.update(
             {
                 # .env.prod.example's runtime settings (VITE_API_URL is build-time only)
@@ -240,27 +235,27 @@ def test_production(tmp_path, sha_tags, stacks, smoke_record):
         )
         check_prod_model(stack.config(), sha, images)
 
-        record["step"] = "up --wait"
+        step("up --wait")
         record["up"] = stack.up(wait_timeout=240)
 
-        record["step"] = "every service healthy"
+        step("every service healthy")
         check_health(stack)
-        record["step"] = "acme volume owned by 65532"
+        step("acme volume owned by 65532")
         check_acme_volume(stack)
-        record["step"] = "published ports"
+        step("published ports")
         check_published_ports(stack)
-        record["step"] = "HTTP → HTTPS redirect"
+        step("HTTP → HTTPS redirect")
         check_redirects(stack)
-        record["step"] = "HTTPS: api, frontend, HSTS"
+        step("HTTPS: api, frontend, HSTS")
         check_https(stack, record)
-        record["step"] = "memory limits and log rotation"
+        step("memory limits and log rotation")
         check_limits_and_logs(stack, project / "compose.prod.yml")
 
-        record["step"] = "still healthy (ACME failing in the background)"
+        step("still healthy (ACME failing in the background)")
         check_health(stack)
         proxy = stack.container("proxy")
         proxy.reload()
         assert proxy.attrs["RestartCount"] == 0, f"the proxy restarted:\n{stack.diagnostics()}"
-        record["step"] = "done"
+        step("done")
     finally:
         record["total"] = time.perf_counter() - started

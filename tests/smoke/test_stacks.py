@@ -7,55 +7,34 @@ proxy is chosen, else on each service's own port) → an item round-trip that su
 `down` + `up` → the api crashes and its restart policy brings it back healthy → Prometheus
 scrapes the api → the api runs as 10001:10001 on a read-only root filesystem.
 
-Image sharing between configurations is content-addressed (lib.image_tags): a configuration
+Image sharing between configurations is content-addressed (smoke.image_tags): a configuration
 reuses another's api/frontend image only when its Dockerfile and build inputs are byte-identical;
 each configuration still runs `docker compose build` (a cache hit when they are).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
-from conftest import DEFAULT_SERVICES, copy
 
-from smoke import lib
+from dwsupport import matrix, probes, smoke
+from dwsupport.matrix import Combo
+from dwsupport.render import copy
 
 pytestmark = pytest.mark.docker
 
-ALL = ("api", "db", "cache", "frontend", "proxy", "nginx", "observability")
+
+def is_dev(cfg: Combo) -> bool:
+    """The `~dev` configurations run with compose-dev.yml on top."""
+    return cfg.variant == "dev"
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    id: str
-    services: tuple[str, ...] | None  # None: the questionnaire's defaults (no answer given)
-    dev: bool = False
-
-    @property
-    def chosen(self) -> tuple[str, ...]:
-        return tuple(DEFAULT_SERVICES) if self.services is None else self.services
-
-    def has(self, service: str) -> bool:
-        return service in self.chosen
-
-
-# The defaults first: they build the api and the proxied frontend that later ones reuse.
-CONFIGS = [
-    Config("defaults", None),
-    Config("api+db", ("api", "db")),
-    Config("api+cache", ("api", "cache")),
-    Config("frontend+nginx", ("frontend", "nginx")),
-    Config("everything", ALL),
-    Config("everything+dev", ALL, dev=True),
-]
-
-
-def containers_expected(cfg: Config) -> tuple[set[str], set[str]]:
+def containers_expected(cfg: Combo) -> tuple[set[str], set[str]]:
     """(long-running services, one-shot services) the stack must contain."""
     services = set()
     for name in ("db", "cache", "api", "frontend", "proxy", "nginx"):
@@ -67,37 +46,33 @@ def containers_expected(cfg: Config) -> tuple[set[str], set[str]]:
     return services, one_shots
 
 
-def ports_expected(cfg: Config) -> dict[tuple[str, int], str]:
-    """(service, container port) → the .env variable of its host port. Nothing else may publish."""
-    out: dict[tuple[str, int], str] = {}
-    if cfg.has("proxy"):
-        out[("proxy", 8080)] = "PROXY_PORT"
-    else:
-        for service, port, var in (
-            ("api", 8000, "API_PORT"),
-            ("frontend", 8080, "FRONTEND_PORT"),
-            ("nginx", 8080, "NGINX_PORT"),
-        ):
-            if cfg.has(service):
-                out[(service, port)] = var
-        if cfg.has("observability"):
-            out[("grafana", 3000)] = "GRAFANA_PORT"
-    if cfg.dev:
-        if cfg.has("api"):
-            out[("api", 8000)] = "API_PORT"
-        if cfg.has("proxy"):
-            out[("proxy", 8088)] = "PROXY_DASHBOARD_PORT"
-        if cfg.has("db"):
-            out[("db", 5432)] = "DB_PORT"
-        if cfg.has("cache"):
-            out[("cache", 6379)] = "CACHE_PORT"
-        if cfg.has("observability"):
-            out[("prometheus", 9090)] = "PROMETHEUS_PORT"
-            out[("grafana", 3000)] = "GRAFANA_PORT"
-    return out
+# (chosen service, container, container port, the .env variable of its host port)
+PROXIED = (("proxy", "proxy", 8080, "PROXY_PORT"),)
+# without a proxy, each service a person browses publishes its own port
+DIRECT = (
+    ("api", "api", 8000, "API_PORT"),
+    ("frontend", "frontend", 8080, "FRONTEND_PORT"),
+    ("nginx", "nginx", 8080, "NGINX_PORT"),
+    ("observability", "grafana", 3000, "GRAFANA_PORT"),
+)
+# compose-dev.yml adds these
+DEV = (
+    ("api", "api", 8000, "API_PORT"),
+    ("proxy", "proxy", 8088, "PROXY_DASHBOARD_PORT"),
+    ("db", "db", 5432, "DB_PORT"),
+    ("cache", "cache", 6379, "CACHE_PORT"),
+    ("observability", "prometheus", 9090, "PROMETHEUS_PORT"),
+    ("observability", "grafana", 3000, "GRAFANA_PORT"),
+)
 
 
-def endpoint(cfg: Config, stack: lib.Stack, service: str) -> tuple[int, str]:
+def ports_expected(cfg: Combo) -> dict[tuple[str, int], str]:
+    """(container, container port) → the .env variable of its host port. Nothing else may publish."""
+    published = (PROXIED if cfg.has("proxy") else DIRECT) + (DEV if is_dev(cfg) else ())
+    return {(container, port): var for service, container, port, var in published if cfg.has(service)}
+
+
+def endpoint(cfg: Combo, stack: smoke.Stack, service: str) -> tuple[int, str]:
     """(host port, Host header) by which a person reaches `service` in this configuration."""
     domain = "localhost"
     if cfg.has("proxy"):
@@ -112,30 +87,13 @@ def endpoint(cfg: Config, stack: lib.Stack, service: str) -> tuple[int, str]:
     return stack.ports[var[service]], domain
 
 
-class Steps:
-    """Names the step being run in the record, so the summary says where a failure happened."""
-
-    def __init__(self, record: dict):
-        self.record = record
-
-    def __call__(self, name: str) -> Steps:
-        self.record["step"] = name
-        return self
-
-
 # ------------------------------------------------------------------ checks
-def check_health(cfg: Config, stack: lib.Stack) -> None:
-    lib.assert_healthy(stack, *containers_expected(cfg))
+def check_health(cfg: Combo, stack: smoke.Stack) -> None:
+    smoke.assert_healthy(stack, *containers_expected(cfg))
 
 
-def check_published_ports(cfg: Config, stack: lib.Stack) -> None:
-    published: dict[tuple[str, int], list[tuple[str, str]]] = {}
-    for service, container in stack.containers().items():
-        container.reload()
-        for spec, bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).items():
-            if bindings:
-                port = int(spec.split("/")[0])
-                published[(service, port)] = sorted({(b["HostIp"], b["HostPort"]) for b in bindings})
+def check_published_ports(cfg: Combo, stack: smoke.Stack) -> None:
+    published = stack.published()
     expected = ports_expected(cfg)
     assert set(published) == set(expected), f"published {sorted(published)}, expected {sorted(expected)}"
     for key, bindings in published.items():
@@ -143,17 +101,17 @@ def check_published_ports(cfg: Config, stack: lib.Stack) -> None:
         assert bindings == want, f"{key} is published on {bindings}, expected {want} ({expected[key]})"
 
 
-def check_api(cfg: Config, stack: lib.Stack) -> None:
+def check_api(cfg: Combo, stack: smoke.Stack) -> None:
     port, host = endpoint(cfg, stack, "api")
-    r = lib.http(port, "/healthz", host=host)
+    r = probes.http(port, "/healthz", host=host)
     assert r.status == 200 and r.json() == {"status": "ok"}, str(r)
-    r = lib.http(port, "/readyz", host=host)
+    r = probes.http(port, "/readyz", host=host)
     assert r.status == 200, str(r)
     assert r.json()["checks"] == {
         "database": "ok" if cfg.has("db") else "disabled",
         "cache": "ok" if cfg.has("cache") else "disabled",
     }, str(r)
-    r = lib.http(port, "/metrics", host=host)
+    r = probes.http(port, "/metrics", host=host)
     if cfg.has("observability"):
         assert r.status == 200 and "http_requests_total" in r.text, str(r)
     else:
@@ -161,23 +119,23 @@ def check_api(cfg: Config, stack: lib.Stack) -> None:
     if cfg.has("proxy"):
         # Traefik's security-headers middleware is on every route
         assert r.headers.get("x-frame-options") == "DENY", r.headers
-    if cfg.dev:
+    if is_dev(cfg):
         # compose-dev.yml also publishes the api itself (with --reload)
-        r = lib.http(stack.ports["API_PORT"], "/healthz")
+        r = probes.http(stack.ports["API_PORT"], "/healthz")
         assert r.status == 200, f"api on API_PORT (dev): {r}"
 
 
-def check_frontend(cfg: Config, stack: lib.Stack) -> None:
+def check_frontend(cfg: Combo, stack: smoke.Stack) -> None:
     port, host = endpoint(cfg, stack, "frontend")
-    page = lib.http(port, "/", host=host)
+    page = probes.http(port, "/", host=host)
     assert page.status == 200 and page.headers.get("content-type", "").startswith("text/html"), str(page)
     assert '<main id="app">' in page.text, page.text[:500]
     scripts = re.findall(r'<script[^>]+type="module"[^>]+src="([^"]+)"', page.text)
     assert scripts, f"no module script in the page: {page.text[:500]}"
-    asset = lib.http(port, scripts[0], host=host)
+    asset = probes.http(port, scripts[0], host=host)
     assert asset.status == 200 and "javascript" in asset.headers.get("content-type", ""), str(asset)
-    if not cfg.dev:
-        assert lib.http(port, "/healthz", host=host).status == 200
+    if not is_dev(cfg):
+        assert probes.http(port, "/healthz", host=host).status == 200
         vite_api_url = stack.dotenv.get("VITE_API_URL", "")
         if vite_api_url:
             # the build arg reached the bundle's CSP (frontend/scripts/csp.mjs): connect-src allows it
@@ -185,42 +143,42 @@ def check_frontend(cfg: Config, stack: lib.Stack) -> None:
             assert vite_api_url in csp, f"VITE_API_URL {vite_api_url!r} not in the CSP: {csp!r}"
 
 
-def check_nginx(cfg: Config, stack: lib.Stack) -> None:
+def check_nginx(cfg: Combo, stack: smoke.Stack) -> None:
     port, host = endpoint(cfg, stack, "nginx")
-    r = lib.http(port, "/robots.txt", host=host)
+    r = probes.http(port, "/robots.txt", host=host)
     assert r.status == 200 and "User-agent" in r.text, str(r)
     assert r.headers.get("x-content-type-options") == "nosniff", r.headers
     assert r.headers.get("cache-control") == "no-cache", r.headers
-    css = lib.http(port, "/css/site.css", host=host)
+    css = probes.http(port, "/css/site.css", host=host)
     assert css.status == 200 and css.headers.get("content-type", "").startswith("text/css"), str(css)
     assert css.headers.get("cache-control") == "public, max-age=604800", css.headers
-    assert lib.http(port, "/no-such-file.txt", host=host).status == 404
+    assert probes.http(port, "/no-such-file.txt", host=host).status == 404
 
 
-def check_dev_ports(cfg: Config, stack: lib.Stack) -> None:
+def check_dev_ports(cfg: Combo, stack: smoke.Stack) -> None:
     """compose-dev.yml: the dashboard, the database and the cache answer on their host ports."""
     if cfg.has("proxy"):
-        r = lib.http(stack.ports["PROXY_DASHBOARD_PORT"], "/api/http/routers")
+        r = probes.http(stack.ports["PROXY_DASHBOARD_PORT"], "/api/http/routers")
         assert r.status == 200, str(r)
         routers = {router["name"] for router in r.json()}
         assert {"api@file", "frontend@file"} <= routers, routers
     if cfg.has("db"):
         # PostgreSQL's SSLRequest: a postgres server answers a single 'S' or 'N'
         ssl_request = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
-        answer = lib.tcp_exchange(stack.ports["DB_PORT"], ssl_request)
+        answer = probes.tcp_exchange(stack.ports["DB_PORT"], ssl_request)
         assert answer in (b"S", b"N"), answer
     if cfg.has("cache"):
-        answer = lib.tcp_exchange(stack.ports["CACHE_PORT"], b"PING\r\n")
+        answer = probes.tcp_exchange(stack.ports["CACHE_PORT"], b"PING\r\n")
         assert answer.startswith(b"-NOAUTH"), f"redis must require its password: {answer!r}"
     if cfg.has("observability"):
-        r = lib.http(stack.ports["PROMETHEUS_PORT"], "/-/ready")
+        r = probes.http(stack.ports["PROMETHEUS_PORT"], "/-/ready")
         assert r.status == 200, str(r)
 
 
-def create_item(cfg: Config, stack: lib.Stack) -> str | None:
+def create_item(cfg: Combo, stack: smoke.Stack) -> str | None:
     port, host = endpoint(cfg, stack, "api")
     name = f"smoke-{uuid.uuid4().hex[:8]}"
-    r = lib.http(port, "/items", host=host, method="POST", payload={"name": name})
+    r = probes.http(port, "/items", host=host, method="POST", payload={"name": name})
     if not cfg.has("db"):
         assert r.status == 503, f"without a database POST /items must be 503: {r}"
         return None
@@ -231,15 +189,15 @@ def create_item(cfg: Config, stack: lib.Stack) -> str | None:
     return name
 
 
-def assert_listed(cfg: Config, stack: lib.Stack, name: str) -> None:
+def assert_listed(cfg: Combo, stack: smoke.Stack, name: str) -> None:
     port, host = endpoint(cfg, stack, "api")
-    r = lib.http(port, "/items", host=host)
+    r = probes.http(port, "/items", host=host)
     assert r.status == 200, str(r)
     names = [item["name"] for item in r.json()]
     assert names and names[0] == name, f"{name!r} should be listed first (newest): {names[:5]}"
 
 
-def check_observability(cfg: Config, stack: lib.Stack) -> None:
+def check_observability(cfg: Combo, stack: smoke.Stack) -> None:
     """Prometheus scrapes the api (and Traefik). Prometheus is not published in the base
     layers, so it is asked from inside its own container."""
     jobs = {"api"} | ({"traefik"} if cfg.has("proxy") else set())
@@ -252,16 +210,16 @@ def check_observability(cfg: Config, stack: lib.Stack) -> None:
         health = {t["labels"]["job"]: t["health"] for t in active}
         return health if all(health.get(job) == "up" for job in jobs) else False
 
-    lib.wait_for(targets_up, 60, f"Prometheus targets {sorted(jobs)} to be up", interval=2)
+    probes.wait_for(targets_up, 60, f"Prometheus targets {sorted(jobs)} to be up", interval=2)
     # Grafana here is offline-docker's FAKE stand-in (answers 200 to every GET): this only proves
     # the container, its healthcheck and its route/port are wired. Its provisioning files are
     # checked statically by the render tests.
     port, host = endpoint(cfg, stack, "grafana")
-    r = lib.http(port, "/api/health", host=host)
+    r = probes.http(port, "/api/health", host=host)
     assert r.status == 200, f"grafana /api/health: {r}"
 
 
-def check_api_hardening(stack: lib.Stack, merged: dict) -> None:
+def check_api_hardening(stack: smoke.Stack, merged: dict) -> None:
     api = stack.container("api")
     api.reload()
     assert api.attrs["Config"]["User"] == "10001:10001", api.attrs["Config"]["User"]
@@ -283,19 +241,28 @@ def check_api_hardening(stack: lib.Stack, merged: dict) -> None:
     stack.exec("api", "python", "-c", "open('/tmp/smoke-probe', 'w').write('x')")
 
 
+# (step, whether it applies to a configuration, the check), in the order they run
+SERVICE_CHECKS: tuple[tuple[str, Callable[[Combo], bool], Callable[[Combo, smoke.Stack], None]], ...] = (
+    ("api over HTTP", lambda cfg: cfg.has("api"), check_api),
+    ("frontend over HTTP", lambda cfg: cfg.has("frontend"), check_frontend),
+    ("nginx over HTTP", lambda cfg: cfg.has("nginx"), check_nginx),
+    ("dev ports", is_dev, check_dev_ports),
+    ("observability", lambda cfg: cfg.has("observability"), check_observability),
+)
+
+
 # ------------------------------------------------------------------ the matrix
-@pytest.mark.parametrize("cfg", CONFIGS, ids=[c.id for c in CONFIGS])
-def test_stack(cfg: Config, tmp_path, stacks, smoke_record):
+# The defaults first: they build the api and the proxied frontend that later ones reuse.
+@pytest.mark.parametrize("cfg", matrix.SMOKE, ids=str)
+def test_stack(cfg: Combo, tmp_path, stacks, smoke_record, step):
     started = time.perf_counter()
     record = smoke_record
     record["config"] = cfg.id
-    step = Steps(record)
     try:
         step("render")
-        answers = {} if cfg.services is None else {"services": list(cfg.services)}
-        project = copy(tmp_path / "project", **answers)
-        lib.tag_standins(project)
-        stack = stacks(project, dev=cfg.dev)
+        project = copy(tmp_path / "project", **cfg.answers())
+        smoke.tag_standins(project)
+        stack = stacks(project, dev=is_dev(cfg))
 
         step("build")
         stack.build()
@@ -310,21 +277,10 @@ def test_stack(cfg: Config, tmp_path, stacks, smoke_record):
         check_published_ports(cfg, stack)
         merged = stack.config()
 
-        if cfg.has("api"):
-            step("api over HTTP")
-            check_api(cfg, stack)
-        if cfg.has("frontend"):
-            step("frontend over HTTP")
-            check_frontend(cfg, stack)
-        if cfg.has("nginx"):
-            step("nginx over HTTP")
-            check_nginx(cfg, stack)
-        if cfg.dev:
-            step("dev ports")
-            check_dev_ports(cfg, stack)
-        if cfg.has("observability"):
-            step("observability")
-            check_observability(cfg, stack)
+        for label, applies, check in SERVICE_CHECKS:
+            if applies(cfg):
+                step(label)
+                check(cfg, stack)
 
         if cfg.has("api"):
             step("item round-trip")
@@ -340,7 +296,7 @@ def test_stack(cfg: Config, tmp_path, stacks, smoke_record):
             before = stack.crash("api")
             stack.wait_healthy("api", timeout=90, restarted_after=before)
             port, host = endpoint(cfg, stack, "api")
-            assert lib.http(port, "/healthz", host=host, retry_for=20).status == 200
+            assert probes.http(port, "/healthz", host=host, retry_for=20).status == 200
 
             step("api user and read-only root FS")
             check_api_hardening(stack, merged)

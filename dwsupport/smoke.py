@@ -1,27 +1,33 @@
-"""Helpers shared by the smoke tests and bench_docker.py: stacks, ports, HTTP, image tags.
+"""Generated projects run as compose stacks in Docker: the smoke suite (tests/smoke) and the
+Docker figures of `nox -s bench` (tools/bench_docker.py).
 
-Nothing here imports pytest, so tools/bench.py can use it too. Failures raise `StackError`
-(an AssertionError) carrying the compose output and, for a failed `up`, `ps` and the logs.
+Failures raise `StackError` (an AssertionError) carrying the compose output and, for a failed
+`up` or a failed health assertion, `ps` and the logs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import http.client as httpclient
 import json
 import os
 import pathlib
-import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from dwsupport import REPO
+from dwsupport.compose import compose_binary
+from dwsupport.dotenv import read_env
+from dwsupport.probes import ProbeError, free_ports, wait_for
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
 # offline-docker's setup (CI and these VMs). On a machine without it (a GitHub-hosted runner
 # pulling the real images) tagging is simply not needed.
 SETUP = pathlib.Path(
@@ -41,10 +47,9 @@ PORT_VARS = (
     "PROMETHEUS_PORT",
     "GRAFANA_PORT",
 )
-PLUGIN = pathlib.Path("/usr/local/lib/docker/cli-plugins/docker-compose")
 
 
-class StackError(AssertionError):
+class StackError(ProbeError):
     """A compose command or a check on a running stack failed (message has the evidence)."""
 
 
@@ -61,42 +66,10 @@ def engine_problem() -> str | None:
     return None
 
 
-def docker_client():
+def docker_client() -> docker.DockerClient:
     import docker
 
     return docker.from_env(timeout=120)
-
-
-def compose_binary() -> list[str]:
-    """The compose v2 binary (the CLI plugin offline-docker links), else `docker compose`."""
-    if PLUGIN.exists():
-        return [str(PLUGIN)]
-    return [shutil.which("docker") or "docker", "compose"]
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def read_env(path: pathlib.Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file (comments and blanks skipped)."""
-    out = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip().strip("\"'")
-    return out
 
 
 def tree_hash(root: pathlib.Path, parts: list[str], extra: str = "") -> str:
@@ -114,7 +87,7 @@ def tree_hash(root: pathlib.Path, parts: list[str], extra: str = "") -> str:
     return digest.hexdigest()[:12]
 
 
-def image_tags(project: pathlib.Path, dotenv: dict[str, str]) -> dict[str, str]:
+def image_tags(project: pathlib.Path, dotenv: Mapping[str, str]) -> dict[str, str]:
     """API_TAG / FRONTEND_TAG named after the content of their build inputs: configurations
     whose api (or frontend, with the same VITE_API_URL build arg) inputs are identical share
     the image; any difference gives a different tag, so no run ever uses another's image."""
@@ -139,104 +112,6 @@ def tag_standins(project: pathlib.Path) -> str:
     return proc.stdout
 
 
-# ------------------------------------------------------------------ HTTP on 127.0.0.1
-@dataclasses.dataclass
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-    cert: bytes | None = None  # the server's certificate (DER), for tls=True requests
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __str__(self) -> str:
-        return f"HTTP {self.status} {self.headers.get('content-type', '')}: {self.text[:300]!r}"
-
-
-class _SNIConnection(httpclient.HTTPSConnection):
-    """HTTPS to 127.0.0.1 that sends `sni` as the TLS server name (http.client would send none
-    for an IP address) and verifies nothing: the smoke stacks serve self-signed certificates."""
-
-    def __init__(self, port: int, sni: str):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        super().__init__("127.0.0.1", port, timeout=10, context=context)
-        self.sni = sni
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.sni)
-
-
-def http(
-    port: int,
-    path: str,
-    *,
-    host: str = "localhost",
-    method: str = "GET",
-    payload=None,
-    retry_for: float = 10.0,
-    tls: bool = False,
-) -> Response:
-    """One request to 127.0.0.1:port with a Host header. Retries (up to retry_for seconds) only
-    while the connection is refused/reset or a proxy answers 502 (upstream not reachable yet).
-    tls=True: HTTPS with `host` as the SNI too, certificate not verified (Response.cert has it)."""
-    deadline = time.monotonic() + retry_for
-    body = json.dumps(payload).encode() if payload is not None else None
-    headers = {"Host": host, "Connection": "close"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    scheme = "https" if tls else "http"
-    while True:
-        conn = _SNIConnection(port, host) if tls else httpclient.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            # before getresponse(): with `Connection: close` it hands the socket to the response
-            cert = conn.sock.getpeercert(binary_form=True) if tls else None
-            raw = conn.getresponse()
-            resp = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, raw.read(), cert)
-        except (ConnectionError, httpclient.HTTPException, TimeoutError, OSError) as exc:
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"{method} {scheme}://127.0.0.1:{port}{path} (Host: {host}): {exc!r}"
-                ) from exc
-        else:
-            if resp.status != 502 or time.monotonic() > deadline:
-                return resp
-        finally:
-            conn.close()
-        time.sleep(0.5)
-
-
-def tcp_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
-    """Send bytes to 127.0.0.1:port, return what the server answers first."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        return s.recv(256)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
-    """Poll predicate() until it returns a truthy value; StackError naming `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except StackError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise StackError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
-
-
 # ------------------------------------------------------------------ a compose project
 class Stack:
     """A rendered project run under a unique compose project name, on free host ports, with
@@ -259,10 +134,12 @@ class Stack:
         self.dev = dev
         self.timings: dict[str, float] = {}
         self._up = False
-        self._client = None
+        self._client: docker.DockerClient | None = None
 
     # -- running compose
-    def compose(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    def compose(
+        self, *args: str, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [*compose_binary(), "-p", self.project, *args]
         env = {k: v for k, v in os.environ.items() if k != "COMPOSE_PROJECT_NAME"}
         env.update(self.env)
@@ -283,7 +160,7 @@ class Stack:
         self.timings[label] = time.perf_counter() - start
         return self.timings[label]
 
-    def build(self, *services: str, progress: str | None = None) -> subprocess.CompletedProcess:
+    def build(self, *services: str, progress: str | None = None) -> subprocess.CompletedProcess[str]:
         start = time.perf_counter()
         args = ["--progress", progress] if progress else []
         proc = self.compose(*args, "build", *services)
@@ -301,6 +178,11 @@ class Stack:
         self.timings[label] = time.perf_counter() - start
         return self.timings[label]
 
+    def start(self, *services: str) -> None:
+        """`up -d` without waiting for health (for stacks that are not meant to become healthy)."""
+        self._up = True
+        self.compose("up", "-d", *services, timeout=300)
+
     def down(self, volumes: bool = True) -> None:
         if not self._up:
             return
@@ -314,37 +196,54 @@ class Stack:
         logs = self.compose("logs", "--no-color", "--tail", "25", check=False, timeout=60).stdout
         return f"--- ps -a\n{ps}\n--- logs (last 25 lines per service)\n{logs[-8000:]}"
 
-    def config(self) -> dict:
-        return json.loads(self.compose("config", "--format", "json", timeout=60).stdout)
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = json.loads(self.compose("config", "--format", "json", timeout=60).stdout)
+        return config
 
-    def ps(self) -> list[dict]:
+    def ps(self) -> list[dict[str, Any]]:
+        """`docker compose ps -a` rows (one per container, stopped ones included)."""
         out = self.compose("ps", "-a", "--format", "json", timeout=60).stdout.strip()
         if not out:
             return []
         if out.startswith("["):
-            return json.loads(out)
+            rows: list[dict[str, Any]] = json.loads(out)
+            return rows
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     # -- containers (Docker SDK)
     @property
-    def client(self):
+    def client(self) -> docker.DockerClient:
         if self._client is None:
             self._client = docker_client()
         return self._client
 
-    def containers(self) -> dict[str, object]:
+    def containers(self) -> dict[str, Container]:
         found = self.client.containers.list(
             all=True, filters={"label": f"com.docker.compose.project={self.project}"}
         )
         return {c.labels["com.docker.compose.service"]: c for c in found}
 
-    def container(self, service: str):
+    def published(self) -> dict[tuple[str, int], list[tuple[str, str]]]:
+        """(service, container port) → sorted (host IP, host port) bindings, as the engine applied them."""
+        out = {}
+        for service, container in self.containers().items():
+            container.reload()
+            for spec, bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).items():
+                if bindings:
+                    out[(service, int(spec.split("/")[0]))] = sorted(
+                        {(b["HostIp"], b["HostPort"]) for b in bindings}
+                    )
+        return out
+
+    def container(self, service: str) -> Container:
         try:
             return self.containers()[service]
         except KeyError:
             raise StackError(f"no container for service {service!r} in {self.project}") from None
 
-    def exec(self, service: str, *cmd: str, user: str | None = None, check: bool = True):
+    def exec(
+        self, service: str, *cmd: str, user: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         args = ["exec", "-T"] + (["-u", user] if user else []) + [service, *cmd]
         return self.compose(*args, check=check, timeout=120)
 
@@ -355,7 +254,7 @@ class Stack:
         container = self.container(service)
         container.reload()
         pid = container.attrs["State"]["Pid"]
-        before = container.attrs["RestartCount"]
+        before = int(container.attrs["RestartCount"])
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError) as exc:
@@ -366,43 +265,72 @@ class Stack:
         return before
 
     def wait_healthy(self, service: str, timeout: float = 90, restarted_after: int | None = None) -> None:
-        def ready():
+        def ready() -> bool:
             c = self.container(service)
             c.reload()
             state = c.attrs["State"]
             if restarted_after is not None and c.attrs["RestartCount"] <= restarted_after:
                 return False
-            return state.get("Status") == "running" and state.get("Health", {}).get("Status") == "healthy"
+            return bool(
+                state.get("Status") == "running" and state.get("Health", {}).get("Status") == "healthy"
+            )
 
         try:
             wait_for(ready, timeout, f"{service} to be healthy again")
-        except StackError as exc:
+        except ProbeError as exc:
             raise StackError(f"{exc}\n{self.diagnostics()}") from None
 
 
-@contextlib.contextmanager
-def assert_healthy(stack: Stack, long_running: set[str], one_shots: set[str]) -> dict[str, dict]:
-    """Exactly these services exist; the long-running ones are running and healthy, the one-shots
-    exited 0. Returns `docker compose ps` rows by service."""
-    ps = {row["Service"]: row for row in stack.ps()}
+# ------------------------------------------------------------------ health
+class StackLike(Protocol):
+    """What assert_healthy and running use of a stack (a Stack, or a fake in unit tests)."""
+
+    def ps(self) -> list[dict[str, Any]]: ...
+
+    def diagnostics(self) -> str: ...
+
+    def down(self, volumes: bool = True) -> None: ...
+
+
+def health_problems(
+    rows: Iterable[Mapping[str, Any]], long_running: set[str], one_shots: set[str]
+) -> list[str]:
+    """What is wrong with a stack, from its `docker compose ps -a` rows: a service missing or
+    unexpected, a long-running one not running and healthy, a one-shot that did not exit 0."""
+    ps = {row["Service"]: row for row in rows}
     expected = long_running | one_shots
-    assert set(ps) == expected, f"services present: {sorted(ps)}, expected {sorted(expected)}"
     problems = []
-    for name in sorted(long_running):
-        row = ps[name]
-        if row["State"] != "running" or row.get("Health") != "healthy":
-            health = row.get("Health")
-            problems.append(f"{name}: state={row['State']} health={health!r} ({row.get('Status')})")
-    for name in sorted(one_shots):
-        row = ps[name]
-        if row["State"] != "exited" or row.get("ExitCode") != 0:
-            problems.append(f"{name} (one-shot): state={row['State']} exit={row.get('ExitCode')}")
-    assert not problems, "\n".join(problems) + "\n" + stack.diagnostics()
-    return ps
+    if set(ps) != expected:
+        missing, extra = sorted(expected - set(ps)), sorted(set(ps) - expected)
+        problems.append(
+            f"services present: {sorted(ps)}, expected {sorted(expected)} (missing {missing}, extra {extra})"
+        )
+    for name, row in sorted(ps.items()):
+        state, health, code = row["State"], row.get("Health"), row.get("ExitCode")
+        if name in long_running and (state, health) != ("running", "healthy"):
+            problems.append(f"{name}: state={state} health={health!r} ({row.get('Status')})")
+        elif name in one_shots and (state, code) != ("exited", 0):
+            problems.append(f"{name} (one-shot): state={state} exit={code}")
+    return problems
+
+
+def assert_healthy(
+    stack: StackLike, long_running: set[str], one_shots: set[str]
+) -> dict[str, dict[str, Any]]:
+    """Exactly these services exist; the long-running ones are running and healthy, the one-shots
+    exited 0. Raises StackError (with `ps` and the logs) otherwise; returns the `ps` rows by service."""
+    rows = stack.ps()
+    problems = health_problems(rows, long_running, one_shots)
+    if problems:
+        raise StackError("\n".join(problems) + "\n" + stack.diagnostics())
+    return {row["Service"]: row for row in rows}
+
+
+S = TypeVar("S", bound=StackLike)
 
 
 @contextlib.contextmanager
-def running(stack: Stack):
+def running(stack: S) -> Iterator[S]:
     """`with running(stack):` … always `down -v` afterwards."""
     try:
         yield stack

@@ -25,8 +25,11 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+from typing import Any
 
-from smoke import lib
+from dwsupport import smoke
+from dwsupport.compose import compose_binary
+from dwsupport.dotenv import read_env
 
 LOCUSTFILE = pathlib.Path(__file__).with_name("locustfile.py")
 MAX_SECONDS = 30  # the issue's bound for one run
@@ -37,7 +40,7 @@ API_HOST = "api.localhost"  # the defaults' domain; Traefik routes api.<domain> 
 def locust_binary() -> str:
     found = os.environ.get("DOCKWRIGHT_LOCUST") or shutil.which("locust")
     if not found or not pathlib.Path(found).exists():
-        raise lib.StackError(
+        raise smoke.StackError(
             "locust is not installed: run through nox (`nox -s smoke` or `nox -s bench` install the "
             "pyproject `load` group in .nox/_load and set DOCKWRIGHT_LOCUST)"
         )
@@ -112,11 +115,11 @@ def _route(entries: list[dict]) -> Route:
 
 def production_memory_limit(project: pathlib.Path) -> int:
     """The api's memory limit in the production stack (the layers .env.prod.example lists), in bytes."""
-    prod = lib.read_env(project / ".env.prod.example")
+    prod = read_env(project / ".env.prod.example")
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
     env.update(COMPOSE_FILE=prod["COMPOSE_FILE"], COMPOSE_PATH_SEPARATOR=":", API_TAG="x", FRONTEND_TAG="x")
     proc = subprocess.run(
-        [*lib.compose_binary(), "config", "--format", "json"],
+        [*compose_binary(), "config", "--format", "json"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -124,14 +127,14 @@ def production_memory_limit(project: pathlib.Path) -> int:
         timeout=60,
     )
     if proc.returncode != 0:
-        raise lib.StackError(f"compose config of the production layers failed:\n{proc.stderr}")
+        raise smoke.StackError(f"compose config of the production layers failed:\n{proc.stderr}")
     limit = json.loads(proc.stdout)["services"]["api"]["deploy"]["resources"]["limits"]["memory"]
     return int(limit)
 
 
-def memory_peak(stack: lib.Stack) -> int | None:
+def memory_peak(stack: smoke.Stack) -> int | None:
     """The api container's peak memory since it started, in bytes."""
-    stats = stack.container("api").stats(stream=False)["memory_stats"]
+    stats: dict[str, Any] = stack.container("api").stats(stream=False)["memory_stats"]  # type: ignore[index]
     if "max_usage" in stats:  # cgroup v1
         return int(stats["max_usage"])
     # cgroup v2 (private cgroup namespace): the container's own memory.peak, kernel 5.19+
@@ -140,7 +143,7 @@ def memory_peak(stack: lib.Stack) -> int | None:
     return int(out.stdout) if out.returncode == 0 and out.stdout.strip().isdigit() else None
 
 
-def run(stack: lib.Stack, seconds: int, users: int = USERS) -> LoadResult:
+def run(stack: smoke.Stack, seconds: int, users: int = USERS) -> LoadResult:
     """Run the load for `seconds` (at most MAX_SECONDS) against the stack's proxy; the stack must
     be up with the proxy in front of the api."""
     if not 0 < seconds <= MAX_SECONDS:
@@ -171,14 +174,14 @@ def run(stack: lib.Stack, seconds: int, users: int = USERS) -> LoadResult:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
         json_report = report.with_name("report.json")
         if proc.returncode != 0 or not json_report.exists():
-            raise lib.StackError(
+            raise smoke.StackError(
                 f"locust exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
             )
         entries = json.loads(json_report.read_text())
         failures_csv = report.with_name("report_failures.csv")
         errors = list(csv.DictReader(failures_csv.open())) if failures_csv.exists() else []
     if not entries:
-        raise lib.StackError(f"locust sent no request\n{proc.stderr[-3000:]}")
+        raise smoke.StackError(f"locust sent no request\n{proc.stderr[-3000:]}")
     routes = {f"{e['method']} {e['name']}": _route([e]) for e in entries}
     api.reload()
     state = api.attrs["State"]

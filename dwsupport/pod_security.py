@@ -1,22 +1,21 @@
 """Pod Security Standards "restricted" (plus dockwright's own pod rules) as a pure function over
-parsed manifests. Shared by tests/test_kubernetes.py and the security gate (tools/security_gate.py);
-imports nothing from pytest.
+parsed manifests. Shared by tests/test_kubernetes.py and the security gate (tools/security_gate/).
 
 `violations(docs)` returns one Violation per broken rule per pod/container. Rule ids:
   pss/<control>    the Kubernetes Pod Security Standards, baseline + restricted profile
                    (https://kubernetes.io/docs/concepts/security/pod-security-standards/)
-  house/<rule>     dockwright's stricter promises (DESIGN.md decision 5): an explicit non-root
+  house/<rule>     dockwright's house rules (docs/ARCHITECTURE.md, Principles): an explicit non-root
                    UID, no service-account token, read-only root filesystem, memory request =
                    limit, liveness and readiness probes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-# Kinds that hold a pod template, and where it is.
-WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet", "ReplicationController"}
+from dwsupport.k8s import Manifest, pod_specs
+
 # restricted: the only volume types allowed
 VOLUME_TYPES = {
     "configMap",
@@ -54,21 +53,7 @@ class Violation:
         return f"{self.rule}: {self.where}: {self.message}"
 
 
-def pod_specs(docs: list[dict]) -> Iterator[tuple[str, dict]]:
-    """(label, pod spec) of every workload in a list of manifests."""
-    for doc in docs:
-        if not isinstance(doc, dict):
-            continue
-        kind, name = doc.get("kind"), doc.get("metadata", {}).get("name")
-        if kind in WORKLOADS:
-            yield f"{kind}/{name}", doc["spec"]["template"]["spec"]
-        elif kind == "CronJob":
-            yield f"{kind}/{name}", doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-        elif kind == "Pod":
-            yield f"{kind}/{name}", doc["spec"]
-
-
-def _containers(spec: dict) -> list[tuple[str, dict]]:
+def _containers(spec: Manifest) -> list[tuple[str, Manifest]]:
     return [
         (key, c)
         for key in ("initContainers", "containers", "ephemeralContainers")
@@ -76,7 +61,7 @@ def _containers(spec: dict) -> list[tuple[str, dict]]:
     ]
 
 
-def pod_violations(label: str, spec: dict) -> list[Violation]:
+def pod_violations(label: str, spec: Manifest) -> list[Violation]:
     out: list[Violation] = []
 
     def bad(rule: str, where: str, message: str) -> None:
@@ -107,7 +92,7 @@ def pod_violations(label: str, spec: dict) -> list[Violation]:
         sc = c.get("securityContext") or {}
         where = f"{label} container {c.get('name')}"
 
-        def effective(field: str, sc=sc):
+        def effective(field: str, sc: Manifest = sc) -> Any:
             return sc.get(field, pod_sc.get(field))
 
         # baseline
@@ -160,6 +145,6 @@ def pod_violations(label: str, spec: dict) -> list[Violation]:
     return out
 
 
-def violations(docs: list[dict]) -> list[Violation]:
+def violations(docs: list[Any]) -> list[Violation]:
     """Every violation in every pod spec of a list of manifests (e.g. a built overlay)."""
     return [v for label, spec in pod_specs(docs) for v in pod_violations(label, spec)]

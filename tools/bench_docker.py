@@ -22,26 +22,23 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import TYPE_CHECKING
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/: `conftest` (render helper) and the `smoke` package
+from dwsupport import load, matrix, smoke
+from dwsupport.render import copy
 
-from smoke import lib, load  # noqa: E402
-
-
-def _render(dst: pathlib.Path) -> pathlib.Path:
-    from conftest import copy  # tests/conftest.py: the same render the test suite uses
-
-    return copy(dst)
+if TYPE_CHECKING:
+    import docker
 
 
 def _runtime_base(dockerfile: pathlib.Path) -> str:
-    froms = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), flags=re.MULTILINE)
+    froms: list[str] = re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), flags=re.MULTILINE)
     return froms[-1]
 
 
-def _mb(client, ref: str) -> float:
-    return client.images.get(ref).attrs["Size"] / 1e6
+def _mb(client: docker.DockerClient, ref: str) -> float:
+    size: int = client.images.get(ref).attrs["Size"]
+    return size / 1e6
 
 
 def _median(values: list[float]) -> str:
@@ -50,8 +47,8 @@ def _median(values: list[float]) -> str:
 
 def _load(project: pathlib.Path) -> list[tuple[str, str]]:
     """One load run of load.MAX_SECONDS on a fresh default stack (images already built)."""
-    stack = lib.Stack(project)
-    with lib.running(stack):
+    stack = smoke.Stack(project)
+    with smoke.running(stack):
         stack.up()
         result = load.run(stack, load.MAX_SECONDS)
     head = f"load: {result.users} users, {result.seconds} s, GET:POST /items 4:1 via the proxy"
@@ -71,38 +68,37 @@ def _load(project: pathlib.Path) -> list[tuple[str, str]]:
     return rows
 
 
+def _build_api(project: pathlib.Path, repo: str, throwaway: list[str], *options: str) -> float:
+    """Seconds to `compose build [options] api` under a throw-away tag (listed for removal)."""
+    stack = smoke.Stack(project)
+    stack.env["API_TAG"] = f"bench-{uuid.uuid4().hex[:8]}"
+    throwaway.append(f"{repo}:{stack.env['API_TAG']}")
+    start = time.perf_counter()
+    stack.compose("build", *options, "api")
+    return time.perf_counter() - start
+
+
 def run(runs: int = 3) -> list[tuple[str, str]]:
     runs = max(3, runs)
-    problem = lib.engine_problem()
+    problem = smoke.engine_problem()
     if problem:
         return [("docker figures", f"skipped: no Docker engine answers ({problem})")]
-    client = lib.docker_client()
+    client = smoke.docker_client()
     rows: list[tuple[str, str]] = []
     throwaway: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        project = _render(pathlib.Path(tmp) / "project")
-        lib.tag_standins(project)
-        registry_api = lib.Stack(project).config()["services"]["api"]["image"].rsplit(":", 1)[0]
-        registry_front = lib.Stack(project).config()["services"]["frontend"]["image"].rsplit(":", 1)[0]
+        project = copy(pathlib.Path(tmp) / "project", **matrix.DEFAULTS.answers())
+        smoke.tag_standins(project)
+        registry_api = smoke.Stack(project).config()["services"]["api"]["image"].rsplit(":", 1)[0]
+        registry_front = smoke.Stack(project).config()["services"]["frontend"]["image"].rsplit(":", 1)[0]
         try:
             # ---- api build: cold (no layer cache) and warm (code-only change)
-            cold, warm = [], []
-            for _ in range(runs):
-                stack = lib.Stack(project)
-                stack.env["API_TAG"] = f"bench-{uuid.uuid4().hex[:8]}"
-                throwaway.append(f"{registry_api}:{stack.env['API_TAG']}")
-                start = time.perf_counter()
-                stack.compose("build", "--no-cache", "api")
-                cold.append(time.perf_counter() - start)
+            cold = [_build_api(project, registry_api, throwaway, "--no-cache") for _ in range(runs)]
+            warm = []
             for _ in range(runs):
                 with (project / "api" / "app" / "main.py").open("a") as f:
                     f.write(f"# bench probe {uuid.uuid4().hex}\n")
-                stack = lib.Stack(project)
-                stack.env["API_TAG"] = f"bench-{uuid.uuid4().hex[:8]}"
-                throwaway.append(f"{registry_api}:{stack.env['API_TAG']}")
-                start = time.perf_counter()
-                stack.compose("build", "api")
-                warm.append(time.perf_counter() - start)
+                warm.append(_build_api(project, registry_api, throwaway))
             rows += [
                 (f"api build, cold: --no-cache (median of {runs})", _median(cold)),
                 (f"api build, warm: code-only change (median of {runs})", _median(warm)),
@@ -110,7 +106,7 @@ def run(runs: int = 3) -> list[tuple[str, str]]:
             ]
 
             # ---- sizes (the last warm build is the api image; build the frontend normally)
-            stack = lib.Stack(project)
+            stack = smoke.Stack(project)
             stack.build("frontend")
             api_ref = throwaway[-1]
             front_ref = f"{registry_front}:{stack.env['FRONTEND_TAG']}"
@@ -123,15 +119,15 @@ def run(runs: int = 3) -> list[tuple[str, str]]:
                 added = size - base_size
                 added_text = f"+{added:.0f} MB" if added >= 10 else f"+{added * 1000:.0f} kB"
                 rows.append((f"{label} / base {base}", f"{size:.1f} MB / {base_size:.1f} MB ({added_text})"))
-            if lib.SETUP.exists():
+            if smoke.SETUP.exists():
                 rows.append(("  (bases here are offline stand-ins)", "sizes differ from upstream's"))
 
             # ---- up --wait to healthy, default configuration, images already built
-            lib.Stack(project).build()
+            smoke.Stack(project).build()
             ups = []
             for _ in range(runs):
-                stack = lib.Stack(project)
-                with lib.running(stack):
+                stack = smoke.Stack(project)
+                with smoke.running(stack):
                     ups.append(stack.up())
             rows.append((f"up --wait to healthy, defaults (median of {runs})", _median(ups)))
             rows += _load(project)

@@ -1,0 +1,1 @@
+"""dockwright's own tools (run from the repository root: python -m tools.<name>)."""
