@@ -244,6 +244,8 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["pg"] = pg
     # scripts/db_upgrade.py (make db-upgrade): dump from the previous major's volume, restore here
     d["use_db_upgrade"] = d["use_db"] and pg["previous"] is not None
+    # the database runs an older major than the newest offered (copier's after-update message)
+    d["pg_upgrade_available"] = d["use_db"] and pg["major"] != pg["newest"]
     d["db_name"] = slug.replace("-", "_")
     d["db_user"] = slug.replace("-", "_")
     d["images"] = images
