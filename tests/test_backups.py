@@ -42,6 +42,15 @@ from dwsupport.tools import run, tool
 # busybox sh (the alpine postgres and restic images, where installed here), bash (macOS hosts).
 SHELLS = [["dash"], ["busybox", "sh"], ["bash"]]
 AVAILABLE_SHELLS = [s for s in SHELLS if shutil.which(s[0])]
+
+
+def test_every_shell_is_there_in_ci():
+    """.ci/run installs busybox: in CI the alpine images' shell is never silently left out."""
+    if not os.environ.get("CI"):
+        pytest.skip("outside CI, the shells at hand are enough (busybox: apt-get install busybox)")
+    assert AVAILABLE_SHELLS == SHELLS, f"missing: {[s for s in SHELLS if s not in AVAILABLE_SHELLS]}"
+
+
 DB = "my_app"  # the default slug's database
 
 

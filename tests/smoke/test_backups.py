@@ -248,7 +248,9 @@ def test_restore_drill(tmp_path, stacks, smoke_record, step):
         # the suite is root, not the deploy user: its dump is root's until handed over, and the
         # offsite service (BACKUP_UID) must not meet it before (it would fail, rightly)
         stack.compose("stop", "offsite")
+        began = time.perf_counter()
         drill.sh(commands["backup"])
+        record["make backup s"] = time.perf_counter() - began
         manual = drill.dumps()[-1]
         assert manual != first
         hand_to_deploy_user(backups, uid, gid)
@@ -260,7 +262,9 @@ def test_restore_drill(tmp_path, stacks, smoke_record, step):
         assert drill.items_api() == [] and drill.rows() == []
 
         step("make restore (into the new, empty database)")
+        began = time.perf_counter()
         out = drill.sh(commands["restore newest"]).stdout
+        record["make restore s"] = time.perf_counter() - began
         assert "stopping api, backup" in out and "starting api, backup again" in out, out
         assert drill.rows() == before_rows, "the table, byte for byte"
         assert drill.items_api() == before_api, "the api's answers, byte for byte"
