@@ -18,7 +18,9 @@ def blocks(text: str | None = None) -> list[str]:
 
 def command(comment: str, text: str | None = None) -> str:
     """The one command line of the block whose comment line contains `comment`."""
-    matching = [b for b in blocks(text) if any(comment in line for line in b.splitlines() if line.startswith("#"))]
+    matching = [
+        b for b in blocks(text) if any(comment in line for line in b.splitlines() if line.startswith("#"))
+    ]
     if len(matching) != 1:
         raise LookupError(f"README.md: {len(matching)} ```bash blocks with a comment containing {comment!r}")
     lines = [line for line in matching[0].splitlines() if line.strip() and not line.startswith("#")]

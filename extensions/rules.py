@@ -43,7 +43,10 @@ GCP_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 # over Google's geography and direction words accepts every region listed there and the ones
 # Google adds under the same scheme, and refuses AWS/Azure names (eu-west-1, westeurope) and typos.
 GCP_GEOGRAPHIES = ("africa", "asia", "australia", "europe", "me", "northamerica", "southamerica", "us")
-GCP_DIRECTIONS = ("central", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest")
+GCP_DIRECTIONS = (
+    *("central", "north", "south", "east", "west"),
+    *("northeast", "northwest", "southeast", "southwest"),
+)
 GCP_REGION_RE = re.compile(rf"^({'|'.join(GCP_GEOGRAPHIES)})-({'|'.join(GCP_DIRECTIONS)})[1-9][0-9]?$")
 # host[:port]/path, lowercase, as docker accepts for a repository prefix
 REGISTRY_RE = re.compile(rf"^({LABEL}(\.{LABEL})*)(:[0-9]{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
@@ -54,7 +57,7 @@ TRANSLITERATE = str.maketrans(
     {
         "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
         "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
-        "ı": "i", "ħ": "h", "Ħ": "H", "ŋ": "ng", "Ŋ": "Ng",
+        "ı": "i", "ħ": "h", "Ħ": "H", "ŋ": "ng", "Ŋ": "Ng",  # noqa: RUF001 (a Turkish letter, on purpose)
     }
 )  # fmt: skip
 

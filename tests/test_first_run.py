@@ -118,4 +118,3 @@ def test_a_checkout_without_tags_says_what_update_does(tmp_path, history):
     sh(fetch.group(1), tmp_path)
     moved = sh(update, project)
     assert recorded(project)["_commit"] == history.head, moved
-

@@ -11,6 +11,7 @@ from dwsupport import REPO, readme
 from dwsupport.render import Render
 from extensions import context as template_context
 
+
 def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert "bash ../shared/offline-docker/setup up" in ci

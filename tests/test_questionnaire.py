@@ -7,6 +7,7 @@ import ast
 import datetime
 import pathlib
 import sys
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -155,15 +156,17 @@ def test_slug_default_is_derived_from_the_name(copie, name, slug):
 
 # Regions listed by Google (the tables of https://cloud.google.com/memorystore/docs/redis/regions
 # and https://cloud.google.com/workload-manager/docs/evaluate/locations, read 2026-12-02).
-GCP_REGIONS = """
-    africa-south1 asia-east1 asia-east2 asia-northeast1 asia-northeast2 asia-northeast3 asia-south1
-    asia-south2 asia-southeast1 asia-southeast2 australia-southeast1 australia-southeast2
-    europe-central2 europe-north1 europe-north2 europe-southwest1 europe-west1 europe-west2
-    europe-west3 europe-west4 europe-west6 europe-west8 europe-west9 europe-west10 europe-west12
-    me-central1 me-central2 me-west1 northamerica-northeast1 northamerica-northeast2
-    northamerica-south1 southamerica-east1 southamerica-west1 us-central1 us-east1 us-east4
-    us-east5 us-south1 us-west1 us-west2 us-west3 us-west4
-""".split()
+GCP_REGIONS = [
+    "africa-south1", "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2",
+    "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
+    "australia-southeast1", "australia-southeast2", "europe-central2", "europe-north1",
+    "europe-north2", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3",
+    "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10",
+    "europe-west12", "me-central1", "me-central2", "me-west1", "northamerica-northeast1",
+    "northamerica-northeast2", "northamerica-south1", "southamerica-east1", "southamerica-west1",
+    "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2",
+    "us-west3", "us-west4",
+]  # fmt: skip
 NOT_GCP_REGIONS = [
     "europe", "europe-west", "europe-west0", "Europe-west1", "eu-west-1", "westeurope",
     "europe-west1-b", "europe-wst1", "mars-north1", " europe-west1", "us-central123",
@@ -186,7 +189,7 @@ def test_a_new_region_is_accepted_by_copier(copie):
 
 # Every refusal of extensions/rules.py, one call each (with the longest question name a message
 # can start with); test_every_refusal_is_exercised keeps this list complete.
-REFUSALS = [
+REFUSALS: list[tuple[Callable[..., str], tuple[Any, ...]]] = [
     (rules.project_name, ("",)),
     (rules.project_name, ("x" * 65,)),
     (rules.project_name, (" x",)),
@@ -219,7 +222,10 @@ def refusal_sites() -> set[int]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Return)
         and isinstance(node.value, ast.JoinedStr | ast.Constant)
-        and (not isinstance(node.value, ast.Constant) or (isinstance(node.value.value, str) and node.value.value))
+        and (
+            not isinstance(node.value, ast.Constant)
+            or (isinstance(node.value.value, str) and node.value.value)
+        )
     }
 
 

@@ -1,7 +1,7 @@
 """What this checkout needs after Copier renders it: Copier's one task (`copier copy`, `copier
 update`), and `make .env` in a fresh clone.
 
-    python3 scripts/after_copier.py copy      # after `copier copy`; also a fresh clone's `make .env`
+    python3 scripts/after_copier.py copy      # after `copier copy`, and `make .env` in a clone
     python3 scripts/after_copier.py update    # after `copier update`
 
 - The missing secrets: secrets/<name>.txt, random, never overwritten (scripts/generate_secrets.py).
@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Collection
 from types import ModuleType
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -59,21 +60,31 @@ def checkout_tag(root: pathlib.Path) -> str:
     return f"{SHARED_TAG}-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]}"
 
 
-def own_local_tags(root: pathlib.Path) -> list[str]:
-    """Give .env's API_TAG/FRONTEND_TAG this checkout's tag where they still hold the shared one."""
+def retag(root: pathlib.Path, old: str, new: str) -> list[str]:
+    """Set .env's API_TAG/FRONTEND_TAG to `new` where they hold `old`; returns the keys changed."""
     env = root / ".env"
     if not env.is_file():
         return []
     lines = env.read_text().splitlines(keepends=True)
-    tag, changed = checkout_tag(root), []
+    changed = []
     for i, line in enumerate(lines):
         match = re.match(r"^([A-Z_]+)=(.*?)(\r?\n)?$", line)
-        if match and match.group(1) in LOCAL_TAGS and match.group(2) == SHARED_TAG:
-            lines[i] = f"{match.group(1)}={tag}{match.group(3) or ''}"
+        if match and match.group(1) in LOCAL_TAGS and match.group(2) == old:
+            lines[i] = f"{match.group(1)}={new}{match.group(3) or ''}"
             changed.append(match.group(1))
     if changed:
         env.write_text("".join(lines))
-        print(f".env: {' and '.join(changed)}={tag} (local builds of this checkout)")
+    return changed
+
+
+def own_local_tags(root: pathlib.Path, had: Collection[str] = ()) -> list[str]:
+    """Give .env's API_TAG/FRONTEND_TAG this checkout's tag where they still hold the shared one
+    (and say so, but for the keys that `had` it already)."""
+    tag = checkout_tag(root)
+    changed = retag(root, SHARED_TAG, tag)
+    new = [key for key in changed if key not in had]
+    if new:
+        print(f".env: {' and '.join(new)}={tag} (local builds of this checkout)")
     return changed
 
 
@@ -81,9 +92,13 @@ def main(operation: str, root: pathlib.Path) -> int:
     if operation == "update" and not in_git_work_tree(root):
         return 0  # a scratch render of `copier update`: see the docstring
     status = sibling("generate_secrets").main(root)
+    had: list[str] = []
     if operation == "update":
+        # The merge compares .env with .env.example's old and new values: this checkout's tag is
+        # the shared `dev` in disguise (a frontend turned off must take FRONTEND_TAG along).
+        had = retag(root, checkout_tag(root), SHARED_TAG)
         status = status or sibling("sync_env").main([str(root), "--base-from-git"])
-    own_local_tags(root)  # after the merge, which may add a tag (a service turned on)
+    own_local_tags(root, had)  # after the merge, which may add a tag (a service turned on)
     return status
 
 

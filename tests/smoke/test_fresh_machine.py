@@ -53,11 +53,28 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> TemplateRepo:
     return build_template_repo(tmp_path_factory.mktemp("history") / "template-repo")
 
 
-def on_debian(image: str, command: str, cwd: pathlib.Path, mount: pathlib.Path) -> subprocess.CompletedProcess[str]:
+def on_debian(
+    image: str, command: str, cwd: pathlib.Path, mount: pathlib.Path
+) -> subprocess.CompletedProcess[str]:
     """`bash -c command` in a container of the image, in cwd; mount is shared at the same path."""
-    identity = [arg for key, value in GIT_ENV.items() if key.startswith("GIT_") for arg in ("-e", f"{key}={value}")]
+    identity = [
+        arg for key, value in GIT_ENV.items() if key.startswith("GIT_") for arg in ("-e", f"{key}={value}")
+    ]
     return subprocess.run(
-        ["docker", "run", "--rm", "-v", f"{mount}:{mount}", "-w", str(cwd), *identity, image, "bash", "-c", command],
+        [
+            "docker",
+            "run",
+            "--rm",
+            "-v",
+            f"{mount}:{mount}",
+            "-w",
+            str(cwd),
+            *identity,
+            image,
+            "bash",
+            "-c",
+            command,
+        ],
         capture_output=True,
         text=True,
         timeout=900,
@@ -75,7 +92,9 @@ def test_readme_commands_generate_and_update_a_project(fresh_debian, history, tm
     checkout = history.clone(tmp_path / "dockwright")
     for command in (COPY, COMMIT, UPDATE):
         proc = on_debian(fresh_debian, command, checkout.path, tmp_path)
-        assert proc.returncode == 0, f"`{command}` exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, (
+            f"`{command}` exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     project = tmp_path / "myapp"
     assert (project / "compose.yml").is_file() and (project / "secrets" / "postgres_password.txt").is_file()
     assert f"Keeping template version {history.head.removeprefix('v')}" in proc.stdout + proc.stderr
