@@ -6,7 +6,7 @@ nox -s lint           ruff and mypy on the template's own Python (dwsupport/, ex
                       migrations.py, noxfile.py), ruff on a rendered project's Python
 nox -s security       every supported combination through six scanners: 0 CRITICAL/HIGH (see README)
 nox -s lock           refresh the generated api's uv.lock and the frontend's package-lock.json
-nox -s bench          timings and sizes (medians), printed as a table
+nox -s bench          timings and sizes (medians), and a 30 s load run through the proxy, as a table
 """
 
 from __future__ import annotations
@@ -29,8 +29,19 @@ def install(session: nox.Session, group: str) -> None:
 
 def scanners(session: nox.Session) -> pathlib.Path:
     """A venv of its own for checkov and compose-lint; returns its bin/ directory."""
-    venv = ROOT / ".nox" / "_scanners"
-    pins = nox.project.dependency_groups(PYPROJECT, "scanners")
+    return side_venv(session, "scanners")
+
+
+def load_tool(session: nox.Session) -> dict[str, str]:
+    """locust, in a venv of its own (it brings gevent and a pytest plugin): the environment that
+    tells dwsupport/load.py where it is."""
+    return {"DOCKWRIGHT_LOCUST": str(side_venv(session, "load") / "locust")}
+
+
+def side_venv(session: nox.Session, group: str) -> pathlib.Path:
+    """A venv of its own for a dependency group, rebuilt when its pins change; its bin/."""
+    venv = ROOT / ".nox" / f"_{group}"
+    pins = nox.project.dependency_groups(PYPROJECT, group)
     stamp = venv / "pins.txt"
     if not stamp.exists() or stamp.read_text() != "\n".join(pins):
         session.run("python", "-m", "venv", "--clear", str(venv))
@@ -63,7 +74,7 @@ def security(session: nox.Session) -> None:
 def smoke(session: nox.Session) -> None:
     """Build generated projects and run them in Docker (skipped when no engine answers)."""
     install(session, "test")
-    session.run("pytest", "-m", "docker", "-p", "no:randomly", *session.posargs)
+    session.run("pytest", "-m", "docker", "-p", "no:randomly", *session.posargs, env=load_tool(session))
 
 
 @nox.session(python=PYTHON)
@@ -94,4 +105,4 @@ def lock(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Median timings and sizes (noisy machines: medians of several runs, and ratios)."""
     install(session, "test")
-    session.run("python", "-m", "tools.bench", *session.posargs)
+    session.run("python", "-m", "tools.bench", *session.posargs, env=load_tool(session))

@@ -308,6 +308,7 @@ def test_api_tests_use_real_services_with_generated_passwords(project):
     assert "uv run --frozen pytest" in scripts
     serve = next(s for s in steps(job) if s.get("name") == "Serve the api against the real services")
     assert "/readyz" in serve["run"], "the api must report the real services ready"
+    assert 'body["status"] != "ready"' in serve["run"], "a degraded cache answers 200: check the status"
     if "db" in project.services:
         password = job["services"]["db"]["env"]["POSTGRES_PASSWORD"]
         assert password == "${{ needs.db-password.outputs.password }}"

@@ -26,7 +26,8 @@ AUTH_ERROR = "You do not currently have an active account selected"
 # A stand-in `gcloud` on PATH: runs the real gcloud (offline, empty config dir, so every call
 # ends in an auth error *after* argument parsing and, for `replace`, after parsing the YAML into
 # Cloud Run's API messages), records whether parsing passed, and answers with plausible output
-# so that the deploy script carries on to its next command.
+# so that the deploy script carries on to its next command. A call whose arguments contain
+# GCLOUD_FAIL (when set) fails like a cloud-side failure would: exit 1 after parsing.
 SHIM = textwrap.dedent("""\
     #!{python}
     import json, os, subprocess, sys
@@ -38,6 +39,9 @@ SHIM = textwrap.dedent("""\
     if not ok:
         sys.stderr.write(proc.stderr)
         sys.exit(2)
+    if os.environ.get("GCLOUD_FAIL") and os.environ["GCLOUD_FAIL"] in " ".join(args):
+        sys.stderr.write("ERROR: the execution failed (GCLOUD_FAIL)\\n")
+        sys.exit(1)
     if "list" in args:
         print("rev-00002\\nrev-00001")
     elif "value(host)" in args:
@@ -176,6 +180,24 @@ def test_every_gcloud_command_parses(renders, tmp_path, gcloud_env, combo, mode)
             assert "run jobs replace" in joined and "run jobs execute" in joined
     else:
         assert joined.count("run services update-traffic") == web
+
+
+def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud_env):
+    """The migration job runs with --wait (gcloud exits non-zero when the execution fails) and
+    no retries; deploy.sh (`set -e`) then stops before the api gets a new revision."""
+    project = renders.of(Combo(matrix.DEFAULT_SERVICES, ("cloudrun",))).copy_to(tmp_path / "p")
+    job = cloudrun_manifests(project)["job-migrate.yaml"]["spec"]["template"]["spec"]["template"]["spec"]
+    assert job["maxRetries"] == 0
+    log = tmp_path / "gcloud.log"
+    env = {**gcloud_env, "GCLOUD_LOG": str(log), "GCLOUD_FAIL": "run jobs execute"}
+    proc = run(["bash", str(project / "cloudrun" / "deploy.sh"), "3f2c1ab"], env=env, check=False)
+    assert proc.returncode != 0, "deploy.sh went on after the migration job failed"
+    calls = [c["args"] for c in gcloud_calls(log)]
+    executed = [i for i, a in enumerate(calls) if a[3:6] == ["run", "jobs", "execute"]]
+    assert len(executed) == 1, calls
+    assert "--wait" in calls[executed[0]], "without --wait gcloud returns before the job ends"
+    after = calls[executed[0] + 1 :]
+    assert not after, f"gcloud called after the failed migration: {after}"
 
 
 def test_gcloud_check_rejects_a_bad_manifest(renders, tmp_path, gcloud_env):

@@ -134,6 +134,41 @@ def test_namespace_hpa_pdb_and_service_accounts(k8s):
         assert not by_kind(docs, "Secret"), "Secrets are created in the cluster, never built"
 
 
+def test_a_failing_migration_keeps_the_new_api_out_of_service(k8s):
+    """The api pod's initContainer runs the migrations: Kubernetes starts the api container only
+    after it exited 0 (`python -m app.migrate` exits 1 when a migration fails; the generated api's
+    tests prove that), retries it with back-off, and the pod never becomes Ready. With
+    maxUnavailable 0 the rollout then stalls while the previous pods keep serving."""
+    services = k8s.combo.services
+    for overlay, docs in k8s.overlays.items():
+        migrating = [
+            (label, c)
+            for label, spec in pod_specs(docs)
+            for c in spec.get("initContainers", []) + spec["containers"]
+            if "app.migrate" in c.get("command", []) + c.get("args", [])
+        ]
+        if not {"api", "db"} <= set(services):
+            assert not migrating, (overlay, migrating)
+            continue
+        assert [(label, c["name"]) for label, c in migrating] == [("Deployment/api", "migrate")], overlay
+        deployment = by_kind(docs, "Deployment")["api"]
+        spec = deployment["spec"]["template"]["spec"]
+        (init,) = spec["initContainers"]
+        (api,) = spec["containers"]
+        assert init["command"] == ["python", "-m", "app.migrate"], init["command"]
+        # an init container with restartPolicy Always is a sidecar: the api would not wait for it
+        assert "restartPolicy" not in init, init
+        assert spec.get("restartPolicy", "Always") == "Always"
+        assert init["image"] == api["image"], "migrations must come from the release being deployed"
+        assert init["envFrom"] == api["envFrom"], "the same database settings as the api"
+        assert {"name": "DATABASE_PASSWORD_FILE", "value": "/run/secrets/postgres_password"} in init["env"]
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        }
+        assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
 def test_network_policies(k8s):
     combo = k8s.combo
     for overlay, docs in k8s.overlays.items():

@@ -6,6 +6,9 @@
 - api and frontend image sizes next to their runtime base images (offline, the bases are
   offline-docker's stand-ins carrying the upstream names: their size is not upstream's).
 - `docker compose up -d --wait` to every service healthy, default configuration (images built).
+- load (load.py): locust, GET and POST /items at a fixed concurrency through the proxy on
+  127.0.0.1 for 30 s, the api under its production memory limit: requests/s, p50/p95/p99, errors,
+  the api's peak memory against that limit, restarts.
 Every build uses its own throw-away tag, removed afterwards; every stack is `down -v`'d.
 """
 
@@ -21,7 +24,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from dwsupport import matrix, smoke
+from dwsupport import load, matrix, smoke
 from dwsupport.render import copy
 
 if TYPE_CHECKING:
@@ -40,6 +43,29 @@ def _mb(client: docker.DockerClient, ref: str) -> float:
 
 def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} s  (min {min(values):.1f} / max {max(values):.1f})"
+
+
+def _load(project: pathlib.Path) -> list[tuple[str, str]]:
+    """One load run of load.MAX_SECONDS on a fresh default stack (images already built)."""
+    stack = smoke.Stack(project)
+    with smoke.running(stack):
+        stack.up()
+        result = load.run(stack, load.MAX_SECONDS)
+    head = f"load: {result.users} users, {result.seconds} s, GET:POST /items 4:1 via the proxy"
+    rows = [(head, str(result.total))]
+    rows += [(f"  {route}", str(figures)) for route, figures in sorted(result.routes.items())]
+    rows.append(("  api peak memory / production limit", result.memory))
+    restarted = result.restarts or not result.same_container
+    rows.append(
+        (
+            "  api restarted / OOM-killed",
+            f"{'yes' if restarted else 'no'} / {'yes' if result.oom_killed else 'no'}",
+        )
+    )
+    rows += [
+        (f"  error: {e['Method']} {e['Name']}", f"{e['Error']} x{e['Occurrences']}") for e in result.errors
+    ]
+    return rows
 
 
 def _build_api(project: pathlib.Path, repo: str, throwaway: list[str], *options: str) -> float:
@@ -104,6 +130,7 @@ def run(runs: int = 3) -> list[tuple[str, str]]:
                 with smoke.running(stack):
                     ups.append(stack.up())
             rows.append((f"up --wait to healthy, defaults (median of {runs})", _median(ups)))
+            rows += _load(project)
         finally:
             for ref in throwaway:
                 with contextlib.suppress(Exception):  # already gone: fine

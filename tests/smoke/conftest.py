@@ -68,6 +68,9 @@ def smoke_record(request: pytest.FixtureRequest) -> dict[str, Any]:
     return record
 
 
+_COLUMNS = {"config", "step", "build", "up", "re-up", "total"}
+
+
 @pytest.fixture
 def step(smoke_record: dict[str, Any]) -> Callable[[str], None]:
     """step("name"): the step being run, so the summary says where a failure happened."""
@@ -102,14 +105,22 @@ def pytest_terminal_summary(
         return
     tr = terminalreporter
     tr.section("docker smoke: per configuration")
-    header = f"{'configuration':<34} {'build s':>8} {'up s':>6} {'re-up s':>8} {'total s':>8}  result"
+    header = (
+        f"{'configuration':<34} {'build s':>8} {'up s':>6} {'re-up s':>8} {'total s':>8}  result  measured"
+    )
     tr.write_line(header)
     tr.write_line("-" * len(header))
     for nodeid, row in rows.items():
         r = row["record"]
         name = r.get("config") or nodeid.split("::")[-1]
+        # any other figure a test recorded (recovery times, load results), by name
+        measured = ", ".join(
+            f"{key} {_fmt(value) if isinstance(value, float) else value}"
+            for key, value in r.items()
+            if key not in _COLUMNS and isinstance(value, float | int | str)
+        )
         tr.write_line(
             f"{name:<34} {_fmt(r.get('build')):>8} {_fmt(r.get('up')):>6} {_fmt(r.get('re-up')):>8} "
-            f"{_fmt(r.get('total')):>8}  {row['result']}"
+            f"{_fmt(r.get('total')):>8}  {row['result']}  {measured}"
         )
     tr.write_line(f"smoke session wall time: {time.perf_counter() - _SESSION_START:.0f} s")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, String, create_engine, func, text
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, String, create_engine, exc, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.settings import DatabaseSettings
@@ -32,7 +32,9 @@ class Item(Base):
 
 
 def make_engine(database: DatabaseSettings) -> Engine:
-    """A small pool that checks connections before use (the db may restart under us)."""
+    """A small pool that checks connections before use: after the database restarts, the first
+    checkout of each stale connection pings, fails, and reconnects, so no request sees it. A
+    database that does not answer costs a request at most `connect_timeout` seconds."""
     return create_engine(
         database.url(),
         pool_size=5,
@@ -40,6 +42,19 @@ def make_engine(database: DatabaseSettings) -> Engine:
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5, "application_name": "api"},
+    )
+
+
+def unavailable(error: Exception) -> bool:
+    """True when `error` means "the database cannot serve now; retry later" rather than a bug:
+    a connection that could not be opened (refused, unknown host, timeout, server starting or
+    shutting down: SQLAlchemy raises these with no statement), one that broke during a query
+    (SQLAlchemy marks it invalidated and drops it from the pool), or no free connection in the
+    pool in time. A query the database rejects (a missing table, a constraint) is not one."""
+    if isinstance(error, exc.TimeoutError):  # pool checkout timed out
+        return True
+    return isinstance(error, exc.DBAPIError) and (
+        error.connection_invalidated or error.statement is None
     )
 
 

@@ -2,9 +2,11 @@
 
 compose runs it as the one-shot `migrate` service before `api` starts; Kubernetes as a Job or an
 initContainer. It reads the same DATABASE_* variables as the api (settings.py) and exits 2 with a
-message when no database is configured. The `--url` option (an SQLAlchemy URL) is for tests and
-one-off runs. Alembic keeps its history in app/migrations/; `alembic` commands run from api/ use
-alembic.ini, which points at the same place.
+message when no database is configured, 1 with a "migration failed" log line (the error and its
+traceback in one JSON line) when a migration fails: compose then never starts the api, and
+Kubernetes never starts the new pod's api container. The `--url` option (an SQLAlchemy URL) is
+for tests and one-off runs. Alembic keeps its history in app/migrations/; `alembic` commands run
+from api/ use alembic.ini, which points at the same place.
 """
 
 from __future__ import annotations
@@ -62,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     log.info("migrating", extra={"revision": args.revision})
-    upgrade(url, args.revision)
+    try:
+        upgrade(url, args.revision)
+    except Exception:  # whatever broke (SQL, the migration's code, the connection): report, exit 1
+        log.exception("migration failed", extra={"revision": args.revision})
+        return 1
     log.info("database is at the requested revision", extra={"revision": args.revision})
     return 0
 

@@ -4,7 +4,9 @@ import json
 import logging
 import logging.config
 
-from app.logs import JsonFormatter, log_config
+import pytest
+
+from app.logs import JsonFormatter, ProbeFilter, log_config
 
 
 def record(name: str, msg: str, args=(), **attributes) -> logging.LogRecord:
@@ -48,13 +50,42 @@ def test_exceptions_stay_on_one_line():
     assert "RuntimeError: boom" in json.loads(line)["exception"]
 
 
+def access(path: str, status: int, method: str = "GET", client: str = "127.0.0.1:50000"):
+    args = (client, method, path, "1.1", status)
+    return record("uvicorn.access", '%s - "%s %s HTTP/%s" %d', args)
+
+
+@pytest.mark.parametrize(
+    ("rec", "kept"),
+    [
+        (access("/healthz", 200), False),  # the container's healthcheck
+        (access("/readyz", 200, client="10.0.0.7:41000"), False),  # a kubelet, from its node
+        (access("/readyz?verbose=1", 200), False),
+        (access("/healthz", 200, method="HEAD"), False),
+        (access("/readyz", 503), True),  # a failing probe is news
+        (access("/healthz", 500), True),
+        (access("/healthz", 200, method="POST"), True),  # not a probe
+        (access("/items", 200), True),
+        (access("/healthzz", 200), True),
+        (record("uvicorn.error", "Started server process"), True),
+        (record("app", "/healthz"), True),
+    ],
+)
+def test_probe_filter_drops_only_successful_probes(rec, kept):
+    assert ProbeFilter().filter(rec) is kept
+
+
 def test_log_config_sends_json_to_stdout(capsys):
     logging.config.dictConfig(log_config("warning"))
     try:
         logging.getLogger("app.test").info("hidden")
         logging.getLogger("uvicorn.error").warning("shown")
+        for path, status in (("/healthz", 200), ("/readyz", 503), ("/items", 201)):
+            args = ("127.0.0.1:1", "GET", path, "1.1", status)
+            logging.getLogger("uvicorn.access").warning('%s - "%s %s HTTP/%s" %d', *args)
     finally:
         logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
         logging.getLogger().handlers.clear()
     lines = capsys.readouterr().out.splitlines()
-    assert [json.loads(line)["message"] for line in lines] == ["shown"]
+    messages = [json.loads(line)["message"] for line in lines]
+    assert messages == ["shown", "GET /readyz 503", "GET /items 201"]
