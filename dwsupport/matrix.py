@@ -128,6 +128,8 @@ SWEEP: tuple[Combo, ...] = (
     *(Combo(DEFAULT_SERVICES, (t,)) for t in TARGETS if (t,) != DEFAULT_TARGETS),
     Combo(DEFAULT_SERVICES, TARGETS),
     EVERYTHING_ALL,
+    # a licence: LICENSE and the packages' `license` (tests/test_license.py checks each licence)
+    Combo(DEFAULT_SERVICES, variant="mit", more={"license": "MIT", "copyright_year": 2024}),
 )
 
 # ------------------------------------------------------------------ CI workflows

@@ -160,6 +160,11 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["build_images"] = d["use_api"] or d["use_frontend"]
     d["frontend_calls_api"] = d["use_frontend"] and d["use_api"]
     d["deploy_guides"] = [{"target": t, "title": GUIDES[t]} for t in TARGETS if t in targets]
+    # The licence: LICENSE (its standard text, licenses/<SPDX id>.txt) and the packages' metadata;
+    # npm's word for "no licence granted" is UNLICENSED.
+    license = answers.get("license") or "none"
+    d["has_license"] = license != "none"
+    d["npm_license"] = license if d["has_license"] else "UNLICENSED"
 
     # ------------------------------------------------------------ compose
     layers = ["compose.yml"] + [layer_file(name) for name in LAYER_ORDER if name in services]

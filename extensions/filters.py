@@ -1,7 +1,10 @@
-"""Jinja filters for copier.yml validators: each returns "" (valid) or the message to show."""
+"""Jinja filters for copier.yml: the validators (each returns "" when valid, else the message to
+show), the slug default (`slugify`), `is_release` (the message after copy) and the current year
+(the default of copyright_year)."""
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import pathlib
 from types import ModuleType
@@ -28,9 +31,15 @@ rules = _load_rules()
 class Validators(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        environment.globals["current_year"] = datetime.date.today().year
         environment.filters.update(
             {
+                "slugify": rules.slugify,
+                "is_release": rules.is_release,
                 "check_project_name": rules.project_name,
+                "check_description": rules.description,
+                "check_author_name": rules.author_name,
+                "check_copyright_year": rules.copyright_year,
                 "check_slug": rules.slug,
                 "check_email": rules.email,
                 "check_domain": rules.domain,

@@ -6,10 +6,13 @@ Copier shows that sentence and asks again (or exits 1 with --defaults/--data, cr
 
 from __future__ import annotations
 
+import datetime
 import pathlib
 import re
+import unicodedata
 
 import yaml
+from packaging.version import InvalidVersion, Version
 
 # Copier renders from a clone of the template repository; copier.yml sits at its root, one folder
 # up from this file, exactly as in a checkout.
@@ -27,13 +30,62 @@ TARGETS = choices("deploy_targets")
 # DNS-1123 label, kept to 40 characters so that derived names ("<slug>-frontend", "<slug>-prod",
 # Kubernetes object names with suffixes) stay under the 63-character limit.
 SLUG_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+SLUG_MAX = 40
+SLUG_FALLBACK = "app"  # when a name has no Latin letter at all (CJK, emoji): still a valid slug
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN_RE = re.compile(rf"^({LABEL}\.)*{LABEL}$")
 GCP_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
+# Google Cloud regions are <geography>-<direction><number>: europe-west1, europe-west12,
+# me-central2, northamerica-northeast2, us-east5, africa-south1 (the region tables of
+# https://cloud.google.com/memorystore/docs/redis/regions and
+# https://cloud.google.com/workload-manager/docs/evaluate/locations, read 2026-12-02). A pattern
+# over Google's geography and direction words accepts every region listed there and the ones
+# Google adds under the same scheme, and refuses AWS/Azure names (eu-west-1, westeurope) and typos.
+GCP_GEOGRAPHIES = ("africa", "asia", "australia", "europe", "me", "northamerica", "southamerica", "us")
+GCP_DIRECTIONS = (
+    *("central", "north", "south", "east", "west"),
+    *("northeast", "northwest", "southeast", "southwest"),
+)
+GCP_REGION_RE = re.compile(rf"^({'|'.join(GCP_GEOGRAPHIES)})-({'|'.join(GCP_DIRECTIONS)})[1-9][0-9]?$")
 # host[:port]/path, lowercase, as docker accepts for a repository prefix
 REGISTRY_RE = re.compile(rf"^({LABEL}(\.{LABEL})*)(:[0-9]{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
+
+# Letters that Unicode does not decompose into a base letter plus marks, spelt as their languages
+# spell them in ASCII (NFKD turns é into e + a combining accent, but leaves ß, æ, ø, ł alone).
+TRANSLITERATE = str.maketrans(
+    {
+        "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+        "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th",
+        "ı": "i", "ħ": "h", "Ħ": "H", "ŋ": "ng", "Ŋ": "Ng",  # noqa: RUF001 (a Turkish letter, on purpose)
+    }
+)  # fmt: skip
+
+# Validator messages. Copier shows the message on one line under the prompt, cut at the terminal
+# width: so each is one short line telling what to type (at most MESSAGE_MAX characters); the
+# rules behind it are in the question's `help`, printed above the prompt (copier.yml).
+MESSAGE_MAX = 70
+
+
+def is_release(commit: str) -> bool:
+    """Whether Copier's `_commit` names a release tag (v<PEP 440 version>), not a bare commit
+    (a checkout without tags) or a commit past a tag (`v0.2.0-3-gabc1234`)."""
+    try:
+        Version(commit)
+    except (InvalidVersion, TypeError):
+        return False
+    return str(commit).startswith("v")
+
+
+def slugify(name: str) -> str:
+    """project_name -> project_slug's default: ASCII transliteration, lowercase, '-' between
+    words, starting with a letter, at most 40 characters ("Café Zürich Ölmühle" -> cafe-zurich-olmuhle)."""
+    text = unicodedata.normalize("NFKD", (name or "").translate(TRANSLITERATE))
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = re.sub(r"[^a-z0-9]+", "-", text)
+    text = re.sub(r"^[^a-z]+", "", text)  # a DNS label for Kubernetes starts with a letter
+    text = text[:SLUG_MAX].rstrip("-")
+    return text or SLUG_FALLBACK
 
 
 def project_name(value: str) -> str:
@@ -43,56 +95,66 @@ def project_name(value: str) -> str:
     if len(value) > 64:
         return "Keep the project name to 64 characters or fewer"
     if not value.isprintable() or value != value.strip():
-        return "Use printable characters without leading or trailing spaces"
+        return "Use printable characters, no leading or trailing spaces"
+    return ""
+
+
+def description(value: str) -> str:
+    value = value or ""
+    if not value.strip():
+        return "Type a one-line description"
+    if len(value) > 200:
+        return "Keep the description to 200 characters or fewer"
+    return ""
+
+
+def author_name(value: str) -> str:
+    if not (value or "").strip():
+        return "Type a name, for example: Platform Team"
     return ""
 
 
 def slug(value: str, what: str = "project_slug") -> str:
     if not SLUG_RE.match(value or ""):
-        return (
-            f"{what} must be a DNS-1123 label of at most 40 characters: lowercase a-z, 0-9 and '-',"
-            " starting with a letter and not ending with '-', for example: my-app"
-        )
+        return f"{what}: type a DNS-1123 label such as my-app (see the help)"
     return ""
 
 
 def email(value: str, what: str = "author_email") -> str:
     if not EMAIL_RE.match(value or ""):
-        return f"{what} must be an e-mail address such as you@example.org"
+        return f"{what}: type an e-mail address such as you@example.org"
     return ""
 
 
 def domain(value: str, what: str = "domain") -> str:
     value = value or ""
     if value.endswith(".") or len(value) > 253 or not DOMAIN_RE.match(value):
-        return (
-            f"{what} must be a lowercase DNS name (letters, digits, '-' and dots, no scheme, no port,"
-            " no trailing dot), for example: example.com or localhost"
-        )
+        return f"{what}: type a lowercase DNS name such as example.com"
     return ""
 
 
 def registry(value: str, what: str = "registry") -> str:
     if not REGISTRY_RE.match(value or "") or len(value) > 200:
-        return (
-            f"{what} must be an image repository prefix host[:port]/path in lowercase, without a tag"
-            " or scheme, for example: ghcr.io/my-org/my-app"
-        )
+        return f"{what}: type a lowercase host/path such as ghcr.io/org/app"
     return ""
 
 
 def gcp_project(value: str) -> str:
     if not GCP_PROJECT_RE.match(value or ""):
-        return (
-            "gcp_project must be a Google Cloud project ID: 6-30 characters, lowercase letters, digits"
-            " and '-', starting with a letter, for example: my-app-prod"
-        )
+        return "gcp_project: type a Google Cloud project ID such as my-app-prod"
     return ""
 
 
 def gcp_region(value: str) -> str:
     if not GCP_REGION_RE.match(value or ""):
-        return "gcp_region must be a Google Cloud region such as europe-west1 or us-central1"
+        return "gcp_region: type a Google Cloud region such as europe-west1"
+    return ""
+
+
+def copyright_year(value: object) -> str:
+    year = str(value)
+    if not (year.isdigit() and 1970 <= int(year) <= datetime.date.today().year):
+        return f"Type a year from 1970 to {datetime.date.today().year}, e.g. the current one"
     return ""
 
 
@@ -100,9 +162,9 @@ def services(selected: list[str]) -> str:
     chosen = set(selected or [])
     unknown = chosen - set(SERVICES)
     if unknown:
-        return f"Unknown service(s) {sorted(unknown)}: choose among {', '.join(SERVICES)}"
+        return f"Unknown service(s) {', '.join(sorted(unknown))}: the help lists the choices"
     if not chosen:
-        return "Select at least one service (the default set is api, db, cache, frontend, proxy)"
+        return "Select at least one service, for example api"
     served = chosen & {"api", "frontend", "nginx"}
     if "proxy" in chosen and not served:
         return "proxy has nothing to route: add api, frontend or nginx, or drop proxy"
@@ -110,10 +172,8 @@ def services(selected: list[str]) -> str:
         if backing in chosen and "api" not in chosen:
             return f"{backing} is only used by the api: add api, or drop {backing}"
     if "observability" in chosen and "api" not in chosen:
-        return (
-            "observability has nothing to scrape: Prometheus and the Grafana dashboard watch the"
-            " api's /metrics, so add api, or drop observability"
-        )
+        # Prometheus and the Grafana dashboard watch the api's /metrics (copier.yml's help says so)
+        return "observability has nothing to scrape: add api, or drop observability"
     return ""
 
 
@@ -121,9 +181,9 @@ def targets(selected: list[str]) -> str:
     chosen = set(selected or [])
     unknown = chosen - set(TARGETS)
     if unknown:
-        return f"Unknown deploy target(s) {sorted(unknown)}: choose among {', '.join(TARGETS)}"
+        return f"Unknown deploy target(s) {', '.join(sorted(unknown))}: the help lists the choices"
     if not chosen:
-        return "Select at least one deploy target (vps is the default: compose on a single server)"
+        return "Select at least one deploy target, for example vps"
     return ""
 
 
@@ -132,8 +192,5 @@ def targets_with_services(selected_targets: list[str], selected_services: list[s
     tgt = set(selected_targets or [])
     if tgt & {"cloudrun", "gke", "private"} and not chosen & {"api", "frontend"}:
         # nginx and the observability stack are compose-only (docs/deploy-*.md say what to use instead)
-        return (
-            "Cloud Run and Kubernetes targets deploy the api and the frontend: select at least one of"
-            " them, or deploy with vps only"
-        )
+        return "cloudrun, gke and private deploy api or frontend: add one, or use vps"
     return targets(selected_targets)

@@ -40,7 +40,13 @@ def project(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def awkward(tmp_path_factory) -> pathlib.Path:
-    return render(tmp_path_factory.mktemp("api") / "p", python_version="3.15", services=["api"], **AWKWARD)
+    return render(
+        tmp_path_factory.mktemp("api") / "p",
+        python_version="3.15",
+        services=["api"],
+        license="Apache-2.0",
+        **AWKWARD,
+    )
 
 
 # ------------------------------------------------------------------ the lock
@@ -59,7 +65,7 @@ def test_one_lock_fits_every_answer_set(project, awkward):
 
     def fixed(root):
         data = tomllib.loads((root / "api" / "pyproject.toml").read_text())
-        meta = {k: v for k, v in data["project"].items() if k not in ("description", "authors")}
+        meta = {k: v for k, v in data["project"].items() if k not in ("description", "authors", "license")}
         return meta, data["dependency-groups"], data["tool"]["uv"]
 
     assert fixed(project) == fixed(awkward)

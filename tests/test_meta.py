@@ -7,24 +7,16 @@ import re
 
 import yaml
 
-from dwsupport import REPO
+from dwsupport import REPO, readme
 from dwsupport.render import Render
 from extensions import context as template_context
-
-FENCE = re.compile(r"```bash\n(.*?)```", re.S)
-
-
-def readme_test_command() -> str:
-    blocks: list[str] = FENCE.findall((REPO / "README.md").read_text())
-    block = next(b for b in blocks if "run the whole test suite" in b)
-    return next(line for line in block.splitlines() if line and not line.startswith("#"))
 
 
 def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert "bash ../shared/offline-docker/setup up" in ci
     commands = [line for line in ci.splitlines() if line and not line.startswith("#")]
-    assert commands[-1] == readme_test_command()
+    assert commands[-1] == readme.command("run the whole test suite")
 
 
 def test_conditional_names_hold_one_boolean(default_render: Render):

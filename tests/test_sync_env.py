@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from dwsupport import REPO, load_module
+from dwsupport.dotenv import read_env
 
 SYNC_ENV = load_module(REPO / "template" / "scripts" / "sync_env.py")
 
@@ -89,11 +90,13 @@ def test_sync_env_leaves_an_up_to_date_env_alone():
 def test_make_env_check_reports_a_stale_env_and_env_sync_fixes_it(default_render, tmp_path):
     project = default_render.copy_to(tmp_path / "p")
     env = project / ".env"
+    tag = read_env(env)["API_TAG"]
     env.write_text(env.read_text().replace(":compose.cache.yml", ""))
     check = subprocess.run(["make", "env-check"], cwd=project, capture_output=True, text=True)
     assert check.returncode == 0 and "compose.cache.yml" in check.stdout and "make env-sync" in check.stdout
     subprocess.run(["make", "env-sync"], cwd=project, capture_output=True, text=True, check=True)
-    assert env.read_text() == (project / ".env.example").read_text()
+    # the example's settings, with the local image tag copier gave the project (after_copier.py)
+    assert env.read_text() == (project / ".env.example").read_text().replace("_TAG=dev\n", f"_TAG={tag}\n")
     again = subprocess.run(["make", "env-check"], cwd=project, capture_output=True, text=True)
     assert again.returncode == 0 and again.stdout == ""
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from dwsupport import REPO, matrix
+from dwsupport import REPO, load_module, matrix
 from dwsupport.compose import compose_binary, compose_config, compose_env, load_yaml_all
 from dwsupport.dotenv import compose_layers, read_env
 from dwsupport.template_repo import (
@@ -31,6 +31,7 @@ from dwsupport.template_repo import (
 )
 from dwsupport.tools import run, tool
 
+AFTER_COPIER = load_module(REPO / "template" / "scripts" / "after_copier.py")
 RELEASES = releases()
 CURRENT = current_version()
 MARKERS = ("<<<<<<< ", ">>>>>>> ")
@@ -52,13 +53,24 @@ def secrets_of(project: pathlib.Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((project / "secrets").glob("*"))}
 
 
+def local_env(project: pathlib.Path) -> str:
+    """.env with the checkout's own local image tag (per checkout, like the secrets) written
+    `<checkout tag>`: equal for two projects exactly when each holds its own."""
+    tag = AFTER_COPIER.checkout_tag(project)
+    return (project / ".env").read_text().replace(f"_TAG={tag}\n", "_TAG=<checkout tag>\n")
+
+
 def tree(project: pathlib.Path) -> dict[str, bytes]:
-    """Every file but git's and the secrets (random per project), by relative path."""
-    return {
+    """Every file but git's and the secrets (random per project), by relative path; .env with
+    the checkout's tag as local_env() writes it."""
+    files = {
         str(p.relative_to(project)): p.read_bytes()
         for p in sorted(project.rglob("*"))
         if p.is_file() and ".git" not in p.relative_to(project).parts and p.parent.name != "secrets"
     }
+    if ".env" in files:
+        files[".env"] = local_env(project).encode()
+    return files
 
 
 def assert_same_tree(updated: pathlib.Path, fresh: pathlib.Path) -> None:
@@ -269,9 +281,9 @@ def test_option_change_equals_a_fresh_copy(history, tmp_path, flip):
     assert recorded | change == recorded, "the new answers are recorded"
     # the same answers: an answer given earlier (e.g. registry) stays, like any default it derived
     fresh = history.copy(tmp_path / "fresh", history.head, **recorded)
-    # .env: a fresh copy's, new keys in their place, with the user's own port
-    assert env.read_text() == (fresh / ".env").read_text().replace("API_PORT=8000", "API_PORT=18000")
-    env.write_text((fresh / ".env").read_text())
+    # .env: a fresh copy's, new keys in their place, with the user's own port (and each its tag)
+    assert local_env(project) == local_env(fresh).replace("API_PORT=8000", "API_PORT=18000")
+    env.write_text(env.read_text().replace("API_PORT=18000", "API_PORT=8000"))
     assert_same_tree(project, fresh)
     assert_clean_merge(project)
     after = secrets_of(project)

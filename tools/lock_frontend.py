@@ -1,7 +1,10 @@
 """Refresh (or check) the generated frontend's package-lock.json.
 
-package.json is static (the same for every answer set), so one lock serves every project. The
-lock must name the public registry in `resolved` (some machines set omit-lockfile-registry-resolved).
+package.json is the same for every answer set but its `license` (the `license` question), so one
+lock serves every project: both are templates whose one Jinja expression is that licence, in
+package.json and in the lock's root package. npm locks a rendering with LOCKING_LICENSE, and the
+expression goes back in its place. The lock must name the public registry in `resolved` (some
+machines set omit-lockfile-registry-resolved).
 
     python tools/lock_frontend.py           # re-lock after editing frontend/package.json
     python tools/lock_frontend.py --upgrade # lock from scratch: every package at its newest allowed version
@@ -21,6 +24,26 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FRONTEND = ROOT / "template" / "{% if use_frontend %}frontend{% endif %}"
 REGISTRY = "https://registry.npmjs.org/"
+LICENSE_EXPRESSION = "{{ npm_license | tojson }}"
+LOCKING_LICENSE = '"UNLICENSED"'
+# the root package of the lock, as npm writes it (the licence line follows the version)
+LOCK_ROOT = '      "name": "frontend",\n      "version": "0.0.0",\n      "license": {},\n'
+
+
+def rendered(name: str) -> str:
+    """frontend/<name>.jinja with the licence npm locks with."""
+    text = (FRONTEND / f"{name}.jinja").read_text()
+    if text.count(LICENSE_EXPRESSION) != 1:
+        sys.exit(f"lock_frontend: {name}.jinja must hold {LICENSE_EXPRESSION} exactly once")
+    return text.replace(LICENSE_EXPRESSION, LOCKING_LICENSE)
+
+
+def as_template(lock: str) -> str:
+    """npm's lock with the root package's licence turned back into the template's expression."""
+    root = LOCK_ROOT.format(LOCKING_LICENSE)
+    if lock.count(root) != 1:
+        sys.exit("lock_frontend: the lock's root package is not where it was: update LOCK_ROOT")
+    return lock.replace(root, LOCK_ROOT.format(LICENSE_EXPRESSION))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     npm = shutil.which("npm") or sys.exit("lock_frontend: npm is not on PATH")
     with tempfile.TemporaryDirectory(prefix="dockwright-npm-") as tmp:
         work = pathlib.Path(tmp)
-        shutil.copy(FRONTEND / "package.json", work)
+        (work / "package.json").write_text(rendered("package.json"))
         if not args.upgrade:
-            shutil.copy(FRONTEND / "package-lock.json", work)
+            (work / "package-lock.json").write_text(rendered("package-lock.json"))
         subprocess.run(
             [
                 npm,
@@ -58,13 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if bad:
         sys.exit(f"lock_frontend: packages resolved outside {REGISTRY}: {bad[:5]}")
-    current = (FRONTEND / "package-lock.json").read_text()
     if args.check:
-        if json.loads(current) != lock:
-            print("package-lock.json is out of date: run `nox -s lock`", file=sys.stderr)
+        if json.loads(rendered("package-lock.json")) != lock:
+            print("package-lock.json.jinja is out of date: run `nox -s lock`", file=sys.stderr)
             return 1
         return 0
-    (FRONTEND / "package-lock.json").write_text(fresh)
+    (FRONTEND / "package-lock.json.jinja").write_text(as_template(fresh))
     return 0
 
 

@@ -152,14 +152,14 @@ def committed_example(root: pathlib.Path) -> list[str] | None:
     return show.stdout.splitlines() if show.returncode == 0 else None
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="merge .env.example's changes into .env")
     parser.add_argument("root", nargs="?", type=pathlib.Path, default=pathlib.Path.cwd())
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if .env is behind")
     parser.add_argument("--base-from-git", action="store_true",
                         help="three-way merge against HEAD:.env.example (copier update's task)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     root: pathlib.Path = args.root
     env, example = root / ".env", root / ".env.example"
     if not env.is_file() or not example.is_file():
