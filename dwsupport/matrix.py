@@ -157,9 +157,17 @@ def deploy(*target_sets: Sequence[str]) -> tuple[Combo, ...]:
     return product(DEPLOY_SERVICE_SETS, target_sets)
 
 
-KUBERNETES = deploy(("gke",), ("private",), TARGETS)
+# The private target with a Gateway implementation other than GKE's (its proxies in a namespace
+# of their own): Envoy Gateway's names.
+PRIVATE_IN_CLUSTER = Combo(
+    DEFAULT_SERVICES,
+    ("private",),
+    variant="envoy-gateway",
+    more={"private_gateway_class": "eg", "private_gateway_namespace": "envoy-gateway-system"},
+)
+KUBERNETES = (*deploy(("gke",), ("private",), TARGETS), PRIVATE_IN_CLUSTER)
 GKE = deploy(("gke",))
-PRIVATE = deploy(("private",))
+PRIVATE = (*deploy(("private",)), PRIVATE_IN_CLUSTER)
 CLOUDRUN = (*deploy(("cloudrun",), TARGETS), *product([("api", "db"), ("api", "cache")], [("cloudrun",)]))
 # The gcloud commands of cloudrun/deploy.sh: with and without the api, the database and the frontend.
 CLOUDRUN_SCRIPT = product([DEFAULT_SERVICES, ("api",), ("frontend", "nginx")], [("cloudrun",)])
@@ -221,6 +229,7 @@ SUPPORTED: tuple[Combo, ...] = (
     *product([("api",), ("api", "db", "cache"), ("frontend",)], [("gke",)]),
     Combo(("api",), ("private",)),
     Combo(("frontend", "nginx"), ("vps", "private")),
+    PRIVATE_IN_CLUSTER,
 )
 
 # Every list above, for the checks that run over all of them (tests/test_matrix.py).

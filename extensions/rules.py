@@ -6,6 +6,7 @@ Copier shows that sentence and asks again (or exits 1 with --defaults/--data, cr
 
 from __future__ import annotations
 
+import ipaddress
 import pathlib
 import re
 
@@ -32,6 +33,11 @@ LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN_RE = re.compile(rf"^({LABEL}\.)*{LABEL}$")
 GCP_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
+# Compute Engine resource names (networks, subnets): RFC 1035 labels of 1-63 characters
+GCP_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Kubernetes object names: DNS-1123 subdomains (GatewayClass) and labels (Namespace)
+K8S_NAME_RE = re.compile(rf"^{LABEL}(\.{LABEL})*$")
+K8S_LABEL_RE = re.compile(rf"^{LABEL}$")
 # host[:port]/path, lowercase, as docker accepts for a repository prefix
 REGISTRY_RE = re.compile(rf"^({LABEL}(\.{LABEL})*)(:[0-9]{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 
@@ -94,6 +100,48 @@ def gcp_region(value: str) -> str:
     if not GCP_REGION_RE.match(value or ""):
         return "gcp_region must be a Google Cloud region such as europe-west1 or us-central1"
     return ""
+
+
+def gcp_name(value: str, what: str) -> str:
+    if not GCP_NAME_RE.match(value or ""):
+        return (
+            f"{what} must be a Compute Engine name: 1-63 characters, lowercase letters, digits and '-',"
+            " starting with a letter and not ending with '-', for example: my-app-vpc"
+        )
+    return ""
+
+
+def k8s_name(value: str, what: str) -> str:
+    if len(value or "") > 253 or not K8S_NAME_RE.match(value or ""):
+        return (
+            f"{what} must be a Kubernetes object name: lowercase letters, digits, '-' and '.',"
+            " for example: gke-l7-rilb"
+        )
+    return ""
+
+
+def k8s_label(value: str, what: str) -> str:
+    if not K8S_LABEL_RE.match(value or ""):
+        return (
+            f"{what} must be a Kubernetes namespace name: at most 63 lowercase letters, digits and"
+            " '-', for example: envoy-gateway-system"
+        )
+    return ""
+
+
+def proxy_subnet(value: str) -> str:
+    """An IPv4 network in CIDR form, of at least 64 addresses (Google's minimum for a proxy-only
+    subnet), and not the whole address space."""
+    message = (
+        "private_proxy_subnet must be the proxy-only subnet's IPv4 range in CIDR form, /8 to /26,"
+        " for example: 10.129.0.0/23 (gcloud compute networks subnets list"
+        " --filter=purpose=REGIONAL_MANAGED_PROXY shows yours)"
+    )
+    try:
+        network = ipaddress.IPv4Network(value or "", strict=True)
+    except ValueError:
+        return message
+    return "" if 8 <= network.prefixlen <= 26 and "/" in value else message
 
 
 def services(selected: list[str]) -> str:
