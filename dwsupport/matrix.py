@@ -183,6 +183,8 @@ EACH_TARGET = product([DEFAULT_SERVICES], TARGET_SETS)
 EDGE_DEPLOYS = product(
     [("frontend", "nginx"), ("frontend",), ("api", "observability")], [("gke", "private"), ("cloudrun",)]
 )
+# The deploy guides' gcloud commands (tests/test_deploy_docs.py): every guide, with db and cache.
+DEPLOY_DOCS = (EVERYTHING_ALL,)
 GKE_MANAGED = product([("api", "db", "cache"), ("api", "db"), ("api", "cache")], [("gke",)])
 INTERNAL_TLS = product([("api", "frontend"), ("api",), ("frontend", "nginx")], [("private",)])
 
@@ -246,6 +248,7 @@ NAMED: dict[str, tuple[Combo, ...]] = {
     "EACH_TARGET": EACH_TARGET,
     "EDGE_DEPLOYS": EDGE_DEPLOYS,
     "GKE_MANAGED": GKE_MANAGED,
+    "DEPLOY_DOCS": DEPLOY_DOCS,
     "INTERNAL_TLS": INTERNAL_TLS,
     "OBSERVABILITY": OBSERVABILITY,
     "DOCKERFILES": DOCKERFILES,

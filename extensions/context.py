@@ -253,10 +253,9 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     # a namespace of their own).
     private_class = answers.get("private_gateway_class") or ""
     d["private_gateway_on_gke"] = d["target_private"] and private_class.startswith("gke-l7-")
-    d["private_gateway_in_cluster"] = d["target_private"] and not d["private_gateway_on_gke"]
     # kubernetes/components/: GKE's Gateway policies (HealthCheckPolicy, GCPBackendPolicy), shared
     # by the gke overlay and a private overlay on GKE; Cloud SQL / Memorystore for gke-managed.
-    d["use_k8s_components"] = d["target_gke"] or d["private_gateway_on_gke"]
+    d["use_kustomize_components"] = d["target_gke"] or d["private_gateway_on_gke"]
     d["gke_cloud_sql"] = d["target_gke"] and d["use_db"]
     d["gke_memorystore"] = d["target_gke"] and d["use_cache"]
     d["runner_label"] = f"{slug}-private"  # the self-hosted runner of the private target

@@ -50,6 +50,28 @@ BAD_WITH_TARGETS = [
     ({"deploy_targets": ["private"], "internal_domain": "corp..internal"}, "internal_domain must be"),
     ({"deploy_targets": ["private"], "private_registry": "Registry/app"}, "private_registry must be"),
     ({"acme_email": "nope"}, "acme_email must be an e-mail"),
+    ({"deploy_targets": ["cloudrun"], "gcp_network": "My_Net"}, "gcp_network must be a Compute Engine name"),
+    ({"deploy_targets": ["gke"], "gcp_network": "n" * 64}, "gcp_network must be a Compute Engine name"),
+    ({"deploy_targets": ["cloudrun"], "gcp_subnet": "run-"}, "gcp_subnet must be a Compute Engine name"),
+    ({"deploy_targets": ["private"], "private_gateway_class": "GKE_L7"}, "private_gateway_class must be"),
+    (
+        {"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.1/23"},
+        "private_proxy_subnet must be",
+    ),
+    (
+        {"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.0/27"},
+        "private_proxy_subnet must be",
+    ),
+    ({"deploy_targets": ["private"], "private_proxy_subnet": "0.0.0.0/0"}, "private_proxy_subnet must be"),
+    ({"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.0"}, "private_proxy_subnet must be"),
+    (
+        {
+            "deploy_targets": ["private"],
+            "private_gateway_class": "eg",
+            "private_gateway_namespace": "Gateways",
+        },
+        "private_gateway_namespace must be",
+    ),
 ]
 
 BAD_COMBINATIONS = [
@@ -132,18 +154,50 @@ def test_slug_default_is_derived_from_the_name(copie):
         (
             {},
             {"acme_email"},
-            {"gcp_project", "gcp_region", "k8s_namespace", "internal_domain", "private_registry"},
+            {
+                "gcp_project",
+                "gcp_region",
+                "gcp_network",
+                "k8s_namespace",
+                "internal_domain",
+                "private_registry",
+            },
         ),
         ({"services": ["api"]}, set(), {"acme_email"}),
-        ({"deploy_targets": ["cloudrun"]}, {"gcp_project", "gcp_region"}, {"acme_email", "k8s_namespace"}),
-        ({"deploy_targets": ["gke"]}, {"gcp_project", "k8s_namespace"}, {"internal_domain"}),
+        (
+            {"deploy_targets": ["cloudrun"]},
+            {"gcp_project", "gcp_region", "gcp_network", "gcp_subnet"},
+            {"acme_email", "k8s_namespace"},
+        ),
+        # Cloud Run without a cache reaches nothing private: no network to name
+        (
+            {"deploy_targets": ["cloudrun"], "services": ["api", "db"]},
+            {"gcp_project"},
+            {"gcp_network", "gcp_subnet"},
+        ),
+        (
+            {"deploy_targets": ["gke"]},
+            {"gcp_project", "k8s_namespace", "gcp_network"},
+            {"internal_domain", "gcp_subnet"},
+        ),
         (
             {"deploy_targets": ["private"]},
-            {"k8s_namespace", "internal_domain", "private_registry"},
-            {"gcp_project"},
+            {
+                "k8s_namespace",
+                "internal_domain",
+                "private_registry",
+                "private_gateway_class",
+                "private_proxy_subnet",
+            },
+            {"gcp_project", "private_gateway_namespace"},
+        ),
+        (
+            {"deploy_targets": ["private"], "private_gateway_class": "eg"},
+            {"private_gateway_class", "private_gateway_namespace"},
+            {"private_proxy_subnet"},
         ),
     ],
-    ids=["defaults", "no-proxy", "cloudrun", "gke", "private"],
+    ids=["defaults", "no-proxy", "cloudrun", "cloudrun-no-cache", "gke", "private", "private-other-class"],
 )
 def test_when_hides_questions_that_do_not_apply(copie, overrides, present, absent):
     result = copie.copy(extra_answers=answers(**overrides))
