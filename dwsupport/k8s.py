@@ -3,6 +3,7 @@ image references, the Cloud Run manifests."""
 
 from __future__ import annotations
 
+import ipaddress
 import pathlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -15,8 +16,6 @@ Manifest = dict[str, Any]
 
 # The Kubernetes versions every build is validated against (kubernetes-validate, strict).
 K8S_VERSIONS = ("1.31", "1.33")
-# Kinds with no schema in kubernetes-validate (GKE CRDs): it only warns about them.
-GKE_CRDS = frozenset({"BackendConfig", "ManagedCertificate", "FrontendConfig"})
 # Kinds that hold a pod template in spec.template.
 WORKLOADS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet", "ReplicationController"}
@@ -62,6 +61,25 @@ def containers(spec: Manifest) -> list[Manifest]:
 def by_kind(docs: Iterable[Manifest], kind: str) -> dict[str, Manifest]:
     """The objects of one kind, by name."""
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def open_network_policies(docs: Iterable[Manifest]) -> list[str]:
+    """NetworkPolicy rules that open too much: every port (a rule without `ports`), or an
+    address block wider than a /8 (0.0.0.0/0 is the whole internet)."""
+    out = []
+    for doc in docs:
+        if doc.get("kind") != "NetworkPolicy":
+            continue
+        name = doc["metadata"]["name"]
+        for direction, peers in (("ingress", "from"), ("egress", "to")):
+            for rule in doc["spec"].get(direction) or []:
+                if not rule.get("ports"):
+                    out.append(f"{name}: an {direction} rule opens every port")
+                for peer in rule.get(peers) or []:
+                    cidr = (peer.get("ipBlock") or {}).get("cidr")
+                    if cidr and ipaddress.ip_network(cidr, strict=False).prefixlen < 8:
+                        out.append(f"{name}: {direction} {peers} {cidr}, wider than a /8")
+    return out
 
 
 def image_repo(image: str) -> str:

@@ -159,9 +159,17 @@ def deploy(*target_sets: Sequence[str]) -> tuple[Combo, ...]:
     return product(DEPLOY_SERVICE_SETS, target_sets)
 
 
-KUBERNETES = deploy(("gke",), ("private",), TARGETS)
+# The private target with a Gateway implementation other than GKE's (its proxies in a namespace
+# of their own): Envoy Gateway's names.
+PRIVATE_IN_CLUSTER = Combo(
+    DEFAULT_SERVICES,
+    ("private",),
+    variant="envoy-gateway",
+    more={"private_gateway_class": "eg", "private_gateway_namespace": "envoy-gateway-system"},
+)
+KUBERNETES = (*deploy(("gke",), ("private",), TARGETS), PRIVATE_IN_CLUSTER)
 GKE = deploy(("gke",))
-PRIVATE = deploy(("private",))
+PRIVATE = (*deploy(("private",)), PRIVATE_IN_CLUSTER)
 CLOUDRUN = (*deploy(("cloudrun",), TARGETS), *product([("api", "db"), ("api", "cache")], [("cloudrun",)]))
 # The gcloud commands of cloudrun/deploy.sh: with and without the api, the database and the frontend.
 CLOUDRUN_SCRIPT = product([DEFAULT_SERVICES, ("api",), ("frontend", "nginx")], [("cloudrun",)])
@@ -177,6 +185,8 @@ EACH_TARGET = product([DEFAULT_SERVICES], TARGET_SETS)
 EDGE_DEPLOYS = product(
     [("frontend", "nginx"), ("frontend",), ("api", "observability")], [("gke", "private"), ("cloudrun",)]
 )
+# The deploy guides' gcloud commands (tests/test_deploy_docs.py): every guide, with db and cache.
+DEPLOY_DOCS = (EVERYTHING_ALL,)
 GKE_MANAGED = product([("api", "db", "cache"), ("api", "db"), ("api", "cache")], [("gke",)])
 INTERNAL_TLS = product([("api", "frontend"), ("api",), ("frontend", "nginx")], [("private",)])
 
@@ -245,6 +255,7 @@ SUPPORTED: tuple[Combo, ...] = (
     *product([("api",), ("api", "db", "cache"), ("frontend",)], [("gke",)]),
     Combo(("api",), ("private",)),
     Combo(("frontend", "nginx"), ("vps", "private")),
+    PRIVATE_IN_CLUSTER,
 )
 
 # Every list above, for the checks that run over all of them (tests/test_matrix.py).
@@ -261,6 +272,7 @@ NAMED: dict[str, tuple[Combo, ...]] = {
     "EACH_TARGET": EACH_TARGET,
     "EDGE_DEPLOYS": EDGE_DEPLOYS,
     "GKE_MANAGED": GKE_MANAGED,
+    "DEPLOY_DOCS": DEPLOY_DOCS,
     "INTERNAL_TLS": INTERNAL_TLS,
     "OBSERVABILITY": OBSERVABILITY,
     "DOCKERFILES": DOCKERFILES,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import pathlib
 from types import ModuleType
 from typing import Any
@@ -74,6 +75,12 @@ HOST_PORTS = {
     "db": 5432,
     "cache": 6379,
 }
+# Where Google's load balancers send health checks from, and, for the global external Application
+# Load Balancer with container-native endpoints, the proxied requests too
+# (https://cloud.google.com/load-balancing/docs/firewall-rules).
+GOOGLE_HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
+# Seconds a request may take, end to end, on Cloud Run and behind the GKE load balancer.
+REQUEST_TIMEOUTS = {"api": 60, "frontend": 30}
 APP_UID = 10001  # the api image's user
 NGINX_UID = 101  # nginx-unprivileged's user (frontend and nginx images)
 
@@ -275,6 +282,7 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     if d["use_frontend"] or d["use_nginx"]:
         d["runtime_uids"]["nginx"] = NGINX_UID
     d["ports"] = PORTS
+    d["request_timeouts"] = REQUEST_TIMEOUTS
     d["host_ports"] = HOST_PORTS
 
     # ------------------------------------------------------------ CI and registries
@@ -295,6 +303,20 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     # The deployment the rollback examples of the guides name.
     d["main_service"] = "api" if d["use_api"] else "frontend"
     d["internal_tls_secret"] = f"{slug}-internal-tls"
+    # The Gateway API objects in front of the api/frontend Services (both overlays): one Gateway,
+    # an HTTPRoute per route, and an HTTP → HTTPS redirect route.
+    d["gateway_name"] = "web"
+    d["google_health_check_ranges"] = list(GOOGLE_HEALTH_CHECK_RANGES)
+    # The private Gateway's class: a GKE one (an internal load balancer outside the cluster, whose
+    # proxies connect from the proxy-only subnet) or any other implementation (its proxies run in
+    # a namespace of their own).
+    private_class = answers.get("private_gateway_class") or ""
+    d["private_gateway_on_gke"] = d["target_private"] and private_class.startswith("gke-l7-")
+    # kubernetes/components/: GKE's Gateway policies (HealthCheckPolicy, GCPBackendPolicy), shared
+    # by the gke overlay and a private overlay on GKE; Cloud SQL / Memorystore for gke-managed.
+    d["use_kustomize_components"] = d["target_gke"] or d["private_gateway_on_gke"]
+    d["gke_cloud_sql"] = d["target_gke"] and d["use_db"]
+    d["gke_memorystore"] = d["target_gke"] and d["use_cache"]
     d["runner_label"] = f"{slug}-private"  # the self-hosted runner of the private target
     private_registry = answers.get("private_registry") or ""
     d["private_registry_host"] = private_registry.split("/")[0]
@@ -317,7 +339,29 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
         "sql_connection": f"{gcp_project}:{answers.get('gcp_region') or ''}:{sql_instance}",
         "redis_instance": f"{slug[:34].rstrip('-')}-cache",
         "static_ip": f"{slug}-ip",
+        # Certificate Manager: one Google-managed certificate for every host, in a certificate map
+        # the Gateway names; a modern TLS policy on its HTTPS listener.
+        "certificate": f"{slug}-cert",
+        "certmap": f"{slug}-certmap",
+        "ssl_policy": f"{slug}-tls",
     }
+    # Each host the GKE Gateway serves, with its DNS authorization and certificate-map entry.
+    d["gke_hosts"] = [
+        {
+            "name": r["name"],
+            "host": r["host"],
+            "authorization": f"{slug}-{r['name']}",
+            "entry": f"{slug}-{r['name']}",
+        }
+        for r in d["k8s_routes"]
+    ]
+    # Cloud Run reaches Memorystore's private IP through Direct VPC egress (Cloud SQL through its
+    # own connection, /cloudsql): only the api with a cache needs a network interface.
+    network_interface = {
+        "network": answers.get("gcp_network") or "",
+        "subnetwork": answers.get("gcp_subnet") or "",
+    }
+    d["cloudrun_direct_vpc"] = d["target_cloudrun"] and d["use_cache"]
     # Cloud Run names; service-account ids must stay within 30 characters.
     d["cloudrun"] = {
         "api": f"{slug}-api",
@@ -326,7 +370,8 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
         "migrate": f"{slug}-migrate",
         "api_sa": f"{slug[:22].rstrip('-')}-api-run",
         "frontend_sa": f"{slug[:17].rstrip('-')}-frontend-run",
-        "connector": "run-egress",
+        # run.googleapis.com/network-interfaces: a JSON list with one interface, as gcloud writes it
+        "network_interfaces": json.dumps([network_interface], sort_keys=True),
         "db_secret": f"{slug}-postgres-password",
         "redis_secret": f"{slug}-redis-password",
     }

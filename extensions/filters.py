@@ -46,6 +46,10 @@ class Validators(Extension):
                 "check_registry": rules.registry,
                 "check_gcp_project": rules.gcp_project,
                 "check_gcp_region": rules.gcp_region,
+                "check_gcp_name": rules.gcp_name,
+                "check_k8s_name": rules.k8s_name,
+                "check_k8s_label": rules.k8s_label,
+                "check_proxy_subnet": rules.proxy_subnet,
                 "check_services": rules.services,
                 "check_targets": rules.targets_with_services,
             }

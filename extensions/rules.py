@@ -7,6 +7,7 @@ Copier shows that sentence and asks again (or exits 1 with --defaults/--data, cr
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import pathlib
 import re
 import unicodedata
@@ -48,6 +49,11 @@ GCP_DIRECTIONS = (
     *("northeast", "northwest", "southeast", "southwest"),
 )
 GCP_REGION_RE = re.compile(rf"^({'|'.join(GCP_GEOGRAPHIES)})-({'|'.join(GCP_DIRECTIONS)})[1-9][0-9]?$")
+# Compute Engine resource names (networks, subnets): RFC 1035 labels of 1-63 characters
+GCP_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Kubernetes object names: DNS-1123 subdomains (GatewayClass) and labels (Namespace)
+K8S_NAME_RE = re.compile(rf"^{LABEL}(\.{LABEL})*$")
+K8S_LABEL_RE = re.compile(rf"^{LABEL}$")
 # host[:port]/path, lowercase, as docker accepts for a repository prefix
 REGISTRY_RE = re.compile(rf"^({LABEL}(\.{LABEL})*)(:[0-9]{{1,5}})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 
@@ -156,6 +162,35 @@ def copyright_year(value: object) -> str:
     if not (year.isdigit() and 1970 <= int(year) <= datetime.date.today().year):
         return f"Type a year from 1970 to {datetime.date.today().year}, e.g. the current one"
     return ""
+
+
+def gcp_name(value: str, what: str) -> str:
+    if not GCP_NAME_RE.match(value or ""):
+        return f"{what}: type a Compute Engine name such as my-app-vpc (see the help)"
+    return ""
+
+
+def k8s_name(value: str, what: str) -> str:
+    if len(value or "") > 253 or not K8S_NAME_RE.match(value or ""):
+        return f"{what}: type a Kubernetes name such as gke-l7-rilb"
+    return ""
+
+
+def k8s_label(value: str, what: str) -> str:
+    if not K8S_LABEL_RE.match(value or ""):
+        return f"{what}: type a DNS-1123 label (see the help)"
+    return ""
+
+
+def proxy_subnet(value: str) -> str:
+    """An IPv4 network in CIDR form, of at least 64 addresses (Google's minimum for a proxy-only
+    subnet), and not the whole address space."""
+    message = "private_proxy_subnet: type a CIDR from /8 to /26, e.g. 10.129.0.0/23"
+    try:
+        network = ipaddress.IPv4Network(value or "", strict=True)
+    except ValueError:
+        return message
+    return "" if 8 <= network.prefixlen <= 26 and "/" in value else message
 
 
 def services(selected: list[str]) -> str:

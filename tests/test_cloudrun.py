@@ -1,78 +1,39 @@
 """Promise: the Cloud Run target generates Knative service YAML (and a migration job) that
 gcloud accepts, whose containers pass the strict Kubernetes container schema, with Cloud SQL /
-Memorystore wiring, pinned secret versions, and a deploy script whose every gcloud command parses."""
+Memorystore wiring (Direct VPC egress, no connector), a startup probe that waits for the
+database, pinned secret versions, and a deploy script whose every gcloud command parses and that
+deploys by digest when the deploy workflow gives one."""
 
 from __future__ import annotations
 
 import json
 import os
 import pathlib
-import shutil
-import sys
-import textwrap
-from typing import Any
+import re
 
 import kubernetes_validate
 import pytest
 import yaml
 
 from dwsupport import matrix
+from dwsupport.gcloud import calls, shim_env
 from dwsupport.k8s import K8S_VERSIONS, cloudrun_containers, cloudrun_manifests
 from dwsupport.matrix import Combo
 from dwsupport.tools import run, tool
 
-AUTH_ERROR = "You do not currently have an active account selected"
-
-# A stand-in `gcloud` on PATH: runs the real gcloud (offline, empty config dir, so every call
-# ends in an auth error *after* argument parsing and, for `replace`, after parsing the YAML into
-# Cloud Run's API messages), records whether parsing passed, and answers with plausible output
-# so that the deploy script carries on to its next command. A call whose arguments contain
-# GCLOUD_FAIL (when set) fails like a cloud-side failure would: exit 1 after parsing.
-SHIM = textwrap.dedent("""\
-    #!{python}
-    import json, os, subprocess, sys
-    args = sys.argv[1:]
-    proc = subprocess.run([os.environ["REAL_GCLOUD"], *args], capture_output=True, text=True)
-    ok = proc.returncode == 0 or {auth!r} in proc.stderr
-    with open(os.environ["GCLOUD_LOG"], "a") as log:
-        log.write(json.dumps({{"args": args, "ok": ok, "stderr": proc.stderr[-3000:]}}) + "\\n")
-    if not ok:
-        sys.stderr.write(proc.stderr)
-        sys.exit(2)
-    if os.environ.get("GCLOUD_FAIL") and os.environ["GCLOUD_FAIL"] in " ".join(args):
-        sys.stderr.write("ERROR: the execution failed (GCLOUD_FAIL)\\n")
-        sys.exit(1)
-    if "list" in args:
-        print("rev-00002\\nrev-00001")
-    elif "value(host)" in args:
-        print("10.0.0.3")
-    elif "describe" in args:
-        print("https://service.a.run.app")
-    """)
+DIGEST = "sha256:" + "ab" * 32
+CONNECTOR = ("run.googleapis.com/vpc-access-connector", "--vpc-connector", "vpc-access")
 
 
-@pytest.fixture(scope="module")
-def gcloud_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    real = shutil.which("gcloud")
-    if not real:
-        pytest.fail("gcloud is not installed (CI's machine has it; see .ci/run)")
-    folder = tmp_path_factory.mktemp("gcloud")
-    shim = folder / "bin" / "gcloud"
-    shim.parent.mkdir()
-    shim.write_text(SHIM.format(python=sys.executable, auth=AUTH_ERROR))
-    shim.chmod(0o755)
-    return {
-        "REAL_GCLOUD": real,
-        "PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}",
-        "CLOUDSDK_CONFIG": str(folder / "config"),
-        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
-        "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "1",
-        "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
-    }
+@pytest.fixture
+def gcloud(tmp_path: pathlib.Path) -> tuple[dict[str, str], pathlib.Path]:
+    """The stand-in gcloud's environment, and its log (dwsupport/gcloud.py)."""
+    log = tmp_path / "gcloud.log"
+    return shim_env(tmp_path / "gcloud", log), log
 
 
-def gcloud_calls(log: pathlib.Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+def gcloud_calls(log: pathlib.Path) -> list[dict]:
+    return calls(log)
 
 
 # ------------------------------------------------------------------ files
@@ -111,7 +72,7 @@ def test_containers_pass_the_strict_kubernetes_schema(renders, combo, version):
 @pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)
 def test_services_are_wired_for_cloud_run(renders, combo):
     render = renders.of(combo)
-    project, answers = render.root, render.answers
+    project, answers, context = render.root, render.answers, render.context
     slug, gcp, region = answers["project_slug"], answers["gcp_project"], answers["gcp_region"]
     ports = {"api": 8000, "frontend": 8080}
     for name, doc in cloudrun_manifests(project).items():
@@ -133,8 +94,8 @@ def test_services_are_wired_for_cloud_run(renders, combo):
             service = doc["metadata"]["name"].removeprefix(f"{slug}-")
             port = ports[service]
             assert container["ports"] == [{"name": "http1", "containerPort": port}]
-            for probe in ("startupProbe", "livenessProbe"):
-                assert container[probe]["httpGet"] == {"path": "/healthz", "port": port}
+            assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+            assert pod["timeoutSeconds"] == context["request_timeouts"][service]
             assert container["resources"]["limits"]["memory"]
             scaling = {"autoscaling.knative.dev/minScale", "autoscaling.knative.dev/maxScale"}
             assert scaling <= set(annotations)
@@ -149,7 +110,6 @@ def test_services_are_wired_for_cloud_run(renders, combo):
         if name == "service-api.yaml":
             assert ("DATABASE_HOST" in env) == combo.has("db")
             assert ("REDIS_HOST" in env) == combo.has("cache")
-            assert ("run.googleapis.com/vpc-access-connector" in annotations) == combo.has("cache")
         for var in env.values():
             assert "value" in var or "valueFrom" in var
             assert "PASSWORD" not in var["name"] or "valueFrom" in var, var
@@ -158,21 +118,77 @@ def test_services_are_wired_for_cloud_run(renders, combo):
                 assert ref["key"].isdigit(), f"{var['name']}: pin a Secret Manager version, not {ref['key']}"
 
 
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)
+def test_direct_vpc_egress_and_no_connector(renders, combo):
+    """Memorystore's private IP is reached by Direct VPC egress (a network interface in the
+    subnet the answers name, private ranges only); Cloud SQL by its own socket. No Serverless
+    VPC Access connector is configured anywhere."""
+    render = renders.of(combo)
+    answers = render.answers
+    for name, doc in cloudrun_manifests(render.root).items():
+        annotations = doc["spec"]["template"]["metadata"].get("annotations", {})
+        assert not [key for key in annotations if key in CONNECTOR], name
+        interfaces = annotations.get("run.googleapis.com/network-interfaces")
+        if name == "service-api.yaml" and combo.has("cache"):
+            assert json.loads(interfaces) == [
+                {"network": answers["gcp_network"], "subnetwork": answers["gcp_subnet"]}
+            ]
+            assert annotations["run.googleapis.com/vpc-access-egress"] == "private-ranges-only"
+        else:
+            # the frontend and the migration job reach nothing private; the api without a cache
+            # only Cloud SQL, through /cloudsql
+            assert interfaces is None and "run.googleapis.com/vpc-access-egress" not in annotations, name
+
+
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)
+def test_startup_probes(renders, combo):
+    """The api takes traffic once /readyz answers (the database is reachable: Google notes
+    connection delays at start with Direct VPC egress), within Cloud Run's 240 s window."""
+    for name, doc in cloudrun_manifests(renders.of(combo).root).items():
+        if doc["kind"] != "Service":
+            continue
+        (container,) = cloudrun_containers(doc)
+        probe = container["startupProbe"]
+        path = "/readyz" if name == "service-api.yaml" else "/healthz"
+        assert probe["httpGet"]["path"] == path
+        window = probe["periodSeconds"] * probe["failureThreshold"]
+        assert 60 <= window <= 240 if path == "/readyz" else window <= 240, (name, window)
+        assert probe["timeoutSeconds"] <= probe["periodSeconds"]
+
+
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)
+def test_metrics_and_docs_stay_private(renders, combo):
+    """Every path of a public Cloud Run service is reachable: the api runs without /metrics and
+    /docs (METRICS_ENABLED=false, APP_ENV=production)."""
+    docs = cloudrun_manifests(renders.of(combo).root)
+    if "service-api.yaml" not in docs:
+        return
+    (container,) = cloudrun_containers(docs["service-api.yaml"])
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["METRICS_ENABLED"] == "false" and env["APP_ENV"] == "production"
+
+
 # ------------------------------------------------------------------ deploy script
+def deploy(project: pathlib.Path, gcloud: tuple[dict[str, str], pathlib.Path], *args: str, **env: str):
+    """Run cloudrun/deploy.sh with the stand-in gcloud; (the process, the gcloud calls)."""
+    shim, log = gcloud
+    proc = run(["bash", str(project / "cloudrun" / "deploy.sh"), *args], env={**shim, **env}, check=False)
+    return proc, gcloud_calls(log)
+
+
 @pytest.mark.parametrize("combo", matrix.CLOUDRUN_SCRIPT, ids=str)
 @pytest.mark.parametrize("mode", ["replace", "--rollback"])
-def test_every_gcloud_command_parses(renders, tmp_path, gcloud_env, combo, mode):
+def test_every_gcloud_command_parses(renders, tmp_path, gcloud, combo, mode):
     project = renders.of(combo).copy_to(tmp_path / "p")
     web = len({"api", "frontend"} & set(combo.services))
-    script = project / "cloudrun" / "deploy.sh"
-    log = tmp_path / "gcloud.log"
-    args = ["--rollback"] if mode == "--rollback" else ["3f2c1ab"]
-    proc = run(["bash", str(script), *args], env={**gcloud_env, "GCLOUD_LOG": str(log)}, check=False)
-    calls = gcloud_calls(log)
-    bad = [c for c in calls if not c["ok"]]
+    args = ["--rollback"] if mode == "--rollback" else ["1.4.0"]
+    proc, made = deploy(project, gcloud, *args)
+    bad = [c for c in made if not c["ok"]]
     assert not bad, "\n".join(" ".join(c["args"]) + "\n" + c["stderr"] for c in bad)
     assert proc.returncode == 0, proc.stderr
-    commands = [" ".join(a for a in c["args"][3:] if not a.startswith("-"))[:40] for c in calls]
+    for call in made:
+        assert not [a for a in call["args"] if any(word in a for word in CONNECTOR)], call["args"]
+    commands = [" ".join(a for a in c["args"][3:] if not a.startswith("-"))[:40] for c in made]
     joined = "\n".join(commands)
     if mode == "replace":
         assert joined.count("run services replace") == web
@@ -182,17 +198,15 @@ def test_every_gcloud_command_parses(renders, tmp_path, gcloud_env, combo, mode)
         assert joined.count("run services update-traffic") == web
 
 
-def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud_env):
+def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud):
     """The migration job runs with --wait (gcloud exits non-zero when the execution fails) and
     no retries; deploy.sh (`set -e`) then stops before the api gets a new revision."""
     project = renders.of(Combo(matrix.DEFAULT_SERVICES, ("cloudrun",))).copy_to(tmp_path / "p")
     job = cloudrun_manifests(project)["job-migrate.yaml"]["spec"]["template"]["spec"]["template"]["spec"]
     assert job["maxRetries"] == 0
-    log = tmp_path / "gcloud.log"
-    env = {**gcloud_env, "GCLOUD_LOG": str(log), "GCLOUD_FAIL": "run jobs execute"}
-    proc = run(["bash", str(project / "cloudrun" / "deploy.sh"), "3f2c1ab"], env=env, check=False)
+    proc, made = deploy(project, gcloud, "1.4.0", GCLOUD_FAIL="run jobs execute")
     assert proc.returncode != 0, "deploy.sh went on after the migration job failed"
-    calls = [c["args"] for c in gcloud_calls(log)]
+    calls = [c["args"] for c in made]
     executed = [i for i, a in enumerate(calls) if a[3:6] == ["run", "jobs", "execute"]]
     assert len(executed) == 1, calls
     assert "--wait" in calls[executed[0]], "without --wait gcloud returns before the job ends"
@@ -200,36 +214,82 @@ def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud_env)
     assert not after, f"gcloud called after the failed migration: {after}"
 
 
-def test_gcloud_check_rejects_a_bad_manifest(renders, tmp_path, gcloud_env):
+
+def deployed_images(made: list[dict]) -> dict[str, str]:
+    """container name → image of every manifest `gcloud run ... replace` was given."""
+    out = {}
+    for call in made:
+        for text in call["files"].values():
+            for container in cloudrun_containers(yaml.safe_load(text)):
+                out[container["name"]] = container["image"]
+    return out
+
+
+@pytest.mark.parametrize("combo", matrix.CLOUDRUN_SCRIPT, ids=str)
+def test_deploys_by_digest_when_the_workflow_gives_one(renders, tmp_path, gcloud, combo):
+    render = renders.of(combo)
+    project = render.copy_to(tmp_path / "p")
+    digests = {f"{i['name'].upper()}_DIGEST": DIGEST for i in render.context["project_images"]}
+    proc, made = deploy(project, gcloud, "1.4.0", **digests)
+    assert proc.returncode == 0, proc.stderr
+    images = deployed_images(made)
+    repos = {"api": render.context["api_image"], "migrate": render.context["api_image"]}
+    repos["frontend"] = render.context["frontend_image"]
+    assert images and all(image == f"{repos[name]}@{DIGEST}" for name, image in images.items()), images
+    # without digests: the tag
+    (gcloud[1]).unlink()
+    proc, made = deploy(project, gcloud, "1.4.0")
+    assert all(image == f"{repos[name]}:1.4.0" for name, image in deployed_images(made).items())
+
+
+@pytest.mark.parametrize("digest", ["ab" * 32, "sha256:xyz", "sha256:" + "AB" * 32, "latest"])
+def test_deploy_script_refuses_a_bad_digest(renders, gcloud, digest):
+    project = renders.of(Combo(("api",), ("cloudrun",))).root
+    proc, made = deploy(project, gcloud, "1.4.0", API_DIGEST=digest)
+    assert proc.returncode != 0 and not made
+    assert "is not an image digest" in proc.stderr
+
+
+def test_gcloud_check_rejects_a_bad_manifest(renders, tmp_path, gcloud):
     """The check is real: gcloud parses the YAML into Cloud Run's messages before auth."""
     project = renders.of(Combo(("api",), ("cloudrun",))).copy_to(tmp_path / "p")
     path = project / "cloudrun" / "service-api.yaml"
     doc = yaml.safe_load(path.read_text())
     doc["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["httpGett"] = {}
     path.write_text(yaml.safe_dump(doc))
-    log = tmp_path / "gcloud.log"
-    proc = run(
-        ["bash", str(project / "cloudrun" / "deploy.sh"), "3f2c1ab"],
-        env={**gcloud_env, "GCLOUD_LOG": str(log)},
-        check=False,
-    )
+    proc, made = deploy(project, gcloud, "1.4.0")
     assert proc.returncode != 0
-    (bad,) = [c for c in gcloud_calls(log) if not c["ok"]]
+    (bad,) = [c for c in made if not c["ok"]]
     assert "httpGett" in bad["stderr"]
 
 
-@pytest.mark.parametrize("args", [["latest"], [""], ["a b"], ["-x"], ["3f2c1ab", "--flags"]], ids=repr)
-def test_deploy_script_refuses_unpinned_tags(renders, tmp_path, gcloud_env, args):
+@pytest.mark.parametrize("args", [["latest"], [""], ["a b"], ["-x"], ["1.4.0", "--flags"]], ids=repr)
+def test_deploy_script_refuses_unpinned_tags(renders, gcloud, args):
     """Refused before any gcloud call: an unpinned tag, or a second argument (the YAML in
     cloudrun/ is the one description of the services; no flag-by-flag variant restates it)."""
     project = renders.of(Combo(("api",), ("cloudrun",))).root
-    log = tmp_path / "gcloud.log"
-    proc = run(
-        ["bash", str(project / "cloudrun" / "deploy.sh"), *args],
-        env={**gcloud_env, "GCLOUD_LOG": str(log)},
-        check=False,
-    )
-    assert proc.returncode != 0 and not gcloud_calls(log)
+    proc, made = deploy(project, gcloud, *args)
+    assert proc.returncode != 0 and not made
+
+
+@pytest.mark.parametrize("combo", [Combo(("frontend",), ("cloudrun",)), *matrix.CLOUDRUN_SCRIPT], ids=str)
+def test_usage_from_another_directory_names_only_what_exists(renders, tmp_path, gcloud, combo):
+    """The usage text is read from the script itself (whatever the working directory), and names
+    only this project's images: a frontend-only project has no api image, no database."""
+    render = renders.of(combo)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = os.path.relpath(render.root / "cloudrun" / "deploy.sh", elsewhere)
+    proc = run(["bash", script], cwd=elsewhere, env=gcloud[0], check=False)
+    assert proc.returncode == 2 and "can't read" not in proc.stderr, proc.stderr
+    assert "cloudrun/deploy.sh TAG" in proc.stderr and "--rollback" in proc.stderr
+    names = {image["name"] for image in render.context["project_images"]}
+    for image in ("api", "frontend"):
+        assert (f"{image.upper()}_DIGEST" in proc.stderr) == (image in names), proc.stderr
+    text = (render.root / "cloudrun" / "deploy.sh").read_text()
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    assert bool(re.search(r"\bapi\b", header, re.I)) == combo.has("api"), header
+    assert ("Cloud SQL" in header) == combo.has("db") and ("Memorystore" in header) == combo.has("cache")
 
 
 @pytest.mark.parametrize("combo", matrix.CLOUDRUN, ids=str)

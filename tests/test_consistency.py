@@ -1,9 +1,15 @@
 """Promise: compose (production layer), Kubernetes and Cloud Run describe the same application:
-the same image repositories, container ports, health paths, UIDs, settings and secret paths."""
+the same image repositories, container ports, health paths, UIDs, settings and secret paths; the
+Gateways route the hosts Traefik routes, to the same ports, with the same health path, CORS
+origins and request timeouts."""
 
 from __future__ import annotations
 
+import pathlib
+import re
+
 import pytest
+import yaml
 
 from dwsupport import matrix
 from dwsupport.compose import compose_prod
@@ -19,6 +25,30 @@ from dwsupport.k8s import (
 )
 
 
+def traefik_hosts(project: pathlib.Path) -> dict[str, str]:
+    """host → service of the proxy's routers (compose), or {} without a proxy."""
+    path = project / "traefik" / "dynamic" / "routes.yml"
+    if not path.exists():
+        return {}
+    out = {}
+    for router in yaml.safe_load(path.read_text())["http"]["routers"].values():
+        match = re.fullmatch(r"Host\(`([^`]+)`\)", router["rule"])
+        assert match, router["rule"]
+        out[match[1]] = router["service"]
+    return out
+
+
+def gateway_routes(docs: list[Manifest]) -> dict[str, tuple[str, int]]:
+    """host → (Service, port) of the HTTPRoutes with a backend."""
+    return {
+        host: (ref["name"], ref["port"])
+        for route in by_kind(docs, "HTTPRoute").values()
+        for rule in route["spec"]["rules"]
+        for ref in rule.get("backendRefs", [])
+        for host in route["spec"]["hostnames"]
+    }
+
+
 def k8s_containers(docs: list[Manifest]) -> dict[str, tuple[Manifest, Manifest]]:
     """container name → (container, its pod spec)."""
     return {c["name"]: (c, spec) for _, spec in pod_specs(docs) for c in containers(spec)}
@@ -32,6 +62,11 @@ def test_same_application_everywhere(renders, combo):
     gke = k8s_containers(gke_docs)
     private = k8s_containers(kustomize(project, "private"))
     run = {c["name"]: c for doc in cloudrun_manifests(project).values() for c in cloudrun_containers(doc)}
+    run_services = {
+        doc["metadata"]["name"].rsplit("-", 1)[-1]: doc
+        for doc in cloudrun_manifests(project).values()
+        if doc["kind"] == "Service"
+    }
 
     for name in ("api", "migrate", "frontend"):
         if name not in compose:
@@ -56,6 +91,35 @@ def test_same_application_everywhere(renders, combo):
         assert run[name]["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
         service = by_kind(gke_docs, "Service")[name]
         assert service["spec"]["ports"][0]["port"] == port
+
+    # the Gateways: host → Service port (= the container port) as Traefik routes it, the load
+    # balancer's health check on compose's health path, Cloud Run's request timeouts
+    traefik = traefik_hosts(project)
+    for overlay in ("gke", "private"):
+        docs = kustomize(project, overlay)
+        routes = gateway_routes(docs)
+        containers_ = k8s_containers(docs)
+        for host, (backend, port) in routes.items():
+            assert containers_[backend][0]["ports"][0]["containerPort"] == port
+            if overlay == "gke" and traefik:
+                assert traefik[host] == backend
+        if overlay == "gke":
+            assert set(routes) == {h for h, s in traefik.items() if s in ("api", "frontend")} or not traefik
+            for name in ("api", "frontend"):
+                if name not in compose:
+                    continue
+                path = by_kind(docs, "HealthCheckPolicy")[name]["spec"]["default"]["config"][
+                    "httpHealthCheck"
+                ]
+                port = containers_[name][0]["ports"][0]["containerPort"]
+                assert f"127.0.0.1:{port}{path['requestPath']}" in " ".join(
+                    compose[name]["healthcheck"]["test"]
+                )
+                timeout = by_kind(docs, "GCPBackendPolicy")[name]["spec"]["default"]["timeoutSec"]
+                assert timeout == run_services[name]["spec"]["template"]["spec"]["timeoutSeconds"]
+        if "api" in compose and "frontend" in compose:  # the browser's origin is the frontend's host
+            cors = by_kind(docs, "ConfigMap")["api-config"]["data"]["CORS_ORIGINS"]
+            assert cors == "https://" + next(h for h, (s, _) in routes.items() if s == "frontend")
 
     # third-party images: the same pins in compose and in the GKE overlay
     for name in ("db", "cache"):

@@ -1,28 +1,32 @@
 """Promise: the GKE and private-network targets generate kustomize overlays that build, pass the
-Kubernetes schemas strictly (two versions), meet Pod Security "restricted", and wire the
-namespace, probes, autoscaling, network policies, ingress and images as documented."""
+Kubernetes schemas strictly (two versions) and the upstream Gateway API / GKE policy CRD schemas,
+meet Pod Security "restricted", and wire the namespace, probes, autoscaling, network policies, the
+Gateway (routes, TLS, redirect, load-balancer health checks) and images as documented."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
+import os
 import re
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import yaml
 
-from dwsupport import matrix
+from dwsupport import gateway, matrix
 from dwsupport.compose import load_yaml_all
 from dwsupport.k8s import (
-    GKE_CRDS,
     K8S_VERSIONS,
     Manifest,
     by_kind,
     containers,
     image_tag,
     kustomize,
+    open_network_policies,
     overlays,
     pod_specs,
 )
@@ -77,7 +81,9 @@ def test_overlays_exist_only_for_their_targets(renders, combo):
         return
     present = sorted(p.name for p in (k8s / "overlays").iterdir())
     assert present == sorted(overlays(targets))
-    assert (k8s / "components").exists() == ("gke" in targets)
+    # the gke-gateway component serves gke, and private with its default (GKE) Gateway class
+    assert (k8s / "components").exists() == bool({"gke", "private"} & targets)
+    assert (k8s / "components" / "cloud-sql").exists() == ("gke" in targets)
     assert ((project / "deploy" / "private" / "internal-tls.sh").exists()) == ("private" in targets)
 
 
@@ -89,12 +95,200 @@ def test_kubernetes_validate_strict(k8s, tmp_path, version):
         path.write_text(yaml.safe_dump_all(docs))
         proc = run([tool("kubernetes-validate"), "--strict", "-k", version, str(path)], check=False)
         assert proc.returncode == 0, f"{overlay}:\n{proc.stdout}\n{proc.stderr}"
-        # Only the GKE CRDs may lack a schema; everything else must have passed.
+        # Only the Gateway API / GKE kinds may lack a schema here (tests/schemas/ has them: the
+        # next test); everything else must have passed.
         for line in (proc.stdout + proc.stderr).splitlines():
             if line.startswith("WARN"):
-                assert any(f"kind {kind} " in line for kind in GKE_CRDS), line
+                assert any(f"kind {kind} " in line for kind in gateway.CRD_KINDS), line
             else:
                 assert "INFO" in line and "passed" in line, line
+
+
+def test_gateway_objects_pass_the_upstream_crd_schemas(k8s):
+    """Gateway, HTTPRoute and GKE's policies against the vendored CRD schemas (tests/schemas/),
+    then the CRDs' CEL rules and the references between the objects (dwsupport/gateway.py)."""
+    for overlay, docs in k8s.overlays.items():
+        kinds = {d["kind"] for d in docs if gateway.covered(d)}
+        assert {"Gateway", "HTTPRoute"} <= kinds, overlay
+        assert kinds <= gateway.CRD_KINDS, f"{overlay}: no schema for {kinds - gateway.CRD_KINDS}"
+        problems = gateway.problems(docs)
+        assert not problems, f"{overlay}:\n" + "\n".join(problems)
+
+
+def test_no_superseded_gke_apis(k8s):
+    """GKE Ingress is in maintenance mode and ManagedCertificate, FrontendConfig and
+    BackendConfig work only with it: none of them, nor their annotations, is generated."""
+    legacy = {"Ingress", "ManagedCertificate", "FrontendConfig", "BackendConfig"}
+    for overlay, docs in k8s.overlays.items():
+        assert not legacy & {d["kind"] for d in docs}, overlay
+        for doc in docs:
+            annotations = (doc["metadata"].get("annotations") or {}).keys()
+            assert not [a for a in annotations if a.startswith("cloud.google.com/")], (overlay, doc["kind"])
+    # nor in any file of kubernetes/ (a resource no overlay lists would still be applied by hand)
+    for path in (k8s.render.root / "kubernetes").rglob("*.yaml"):
+        for doc in load_yaml_all(path):
+            assert doc.get("kind") not in legacy, path
+
+
+def gke_docs(built: Callable[[Combo], Built]) -> list[Manifest]:
+    return built(Combo(matrix.DEFAULT_SERVICES, ("gke",))).overlays["gke"]
+
+
+def mutated(docs: list[Manifest], kind: str, name: str, change: Callable[[Manifest], Any]) -> list[Manifest]:
+    """A deep copy of the manifests with one object changed (or removed, when change returns None)."""
+    out = []
+    for doc in copy.deepcopy(docs):
+        if doc["kind"] == kind and doc["metadata"]["name"] == name:
+            changed = change(doc)
+            if changed is None:
+                continue
+        out.append(doc)
+    return out
+
+
+def _set(path: str, value: Any) -> Callable[[Manifest], Manifest]:
+    def change(doc: Manifest) -> Manifest:
+        node: Any = doc
+        *parents, last = path.split(".")
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+        return doc
+
+    return change
+
+
+def _rename(path: str, new: str) -> Callable[[Manifest], Manifest]:
+    def change(doc: Manifest) -> Manifest:
+        node: Any = doc
+        *parents, last = path.split(".")
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        node[new] = node.pop(last)
+        return doc
+
+    return change
+
+
+# (what is broken, kind, name, the change, a fragment of the expected problem)
+BREAKAGES = [
+    (
+        "typo hostnames",
+        "HTTPRoute",
+        "api",
+        _rename("spec.hostnames", "hostname"),
+        "'hostname' was unexpected",
+    ),
+    (
+        "typo protocol",
+        "Gateway",
+        "web",
+        _rename("spec.listeners.0.protocol", "protcol"),
+        "'protcol' was unexpected",
+    ),
+    (
+        "port as text",
+        "HTTPRoute",
+        "api",
+        _set("spec.rules.0.backendRefs.0.port", "8000"),
+        "is not of type 'integer'",
+    ),
+    (
+        "redirect code",
+        "HTTPRoute",
+        "http-to-https",
+        _set("spec.rules.0.filters.0.requestRedirect.statusCode", 300),
+        "is not one of",
+    ),
+    (
+        "health check type",
+        "HealthCheckPolicy",
+        "api",
+        _set("spec.default.config.type", "http"),
+        "is not one of",
+    ),
+    (
+        "redirect with backend",
+        "HTTPRoute",
+        "http-to-https",
+        _set("spec.rules.0.backendRefs", [{"name": "api", "port": 8000}]),
+        "RequestRedirect filter must not be used together with backendRefs",
+    ),
+    (
+        "backend without port",
+        "HTTPRoute",
+        "api",
+        _set("spec.rules.0.backendRefs.0", {"name": "api"}),
+        "must have port for Service reference",
+    ),
+    (
+        "certmap and certificateRefs",
+        "Gateway",
+        "web",
+        _set(
+            "spec.listeners.0.tls",
+            {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "x"}]},
+        ),
+        "a certificate map",
+    ),
+    ("no certificate", "Gateway", "web", _set("metadata.annotations", {}), "HTTPS without a certificate"),
+    (
+        "wrong Service port",
+        "HTTPRoute",
+        "frontend",
+        _set("spec.rules.0.backendRefs.0.port", 80),
+        "no such Service port",
+    ),
+    (
+        "unknown listener",
+        "HTTPRoute",
+        "api",
+        _set("spec.parentRefs.0.sectionName", "htps"),
+        "no listener htps",
+    ),
+    (
+        "fixed port without USE_FIXED_PORT",
+        "HealthCheckPolicy",
+        "api",
+        _set("spec.default.config.httpHealthCheck.port", 8000),
+        "USE_FIXED_PORT",
+    ),
+    ("missing HealthCheckPolicy", "HealthCheckPolicy", "api", lambda doc: None, "has no HealthCheckPolicy"),
+    ("missing GCPBackendPolicy", "GCPBackendPolicy", "frontend", lambda doc: None, "has no GCPBackendPolicy"),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "kind", "name", "change", "expected"), BREAKAGES, ids=[b[0] for b in BREAKAGES]
+)
+def test_gateway_checks_catch(built, what, kind, name, change, expected):
+    """Each check above is real: break one thing in a good overlay and it is reported."""
+    docs = gke_docs(built)
+    assert not gateway.problems(docs)
+    problems = gateway.problems(mutated(docs, kind, name, change))
+    assert any(expected in p for p in problems), f"{what}: {problems}"
+
+
+def test_check_jsonschema_agrees(built, tmp_path):
+    """The same schemas through the check-jsonschema CLI (one document per file)."""
+    docs = gke_docs(built)
+    for doc in docs:
+        if not gateway.covered(doc):
+            continue
+        schema = gateway.schema_files()[(doc["apiVersion"], doc["kind"])]
+        path = tmp_path / f"{doc['kind']}-{doc['metadata']['name']}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        run([tool("check-jsonschema"), "--schemafile", str(schema), str(path)])
+    route = copy.deepcopy(by_kind(docs, "HTTPRoute")["api"])  # the built overlays are shared
+    route["spec"]["hostname"] = route["spec"].pop("hostnames")
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(route))
+    schema = gateway.schema_files()[(route["apiVersion"], "HTTPRoute")]
+    proc = run([tool("check-jsonschema"), "--schemafile", str(schema), str(path)], check=False)
+    assert proc.returncode == 1 and "hostname" in proc.stdout + proc.stderr
 
 
 def test_kubernetes_validate_catches_an_unknown_field(built, tmp_path):
@@ -169,6 +363,19 @@ def test_a_failing_migration_keeps_the_new_api_out_of_service(k8s):
         assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
+def expected_sources(render: Render, overlay: str) -> list[Manifest]:
+    """Who may open HTTP connections to the api/frontend pods: the Gateway's proxies and health
+    checks (docs/deploy-*.md)."""
+    context = render.context
+    google = [{"ipBlock": {"cidr": cidr}} for cidr in context["google_health_check_ranges"]]
+    if overlay != "private":
+        return google  # the global external load balancer: proxies and health checks alike
+    if context["private_gateway_on_gke"]:  # regional internal: proxies in the proxy-only subnet
+        return [{"ipBlock": {"cidr": render.answers["private_proxy_subnet"]}}, *google]
+    namespace = render.answers["private_gateway_namespace"]
+    return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]
+
+
 def test_network_policies(k8s):
     combo = k8s.combo
     for overlay, docs in k8s.overlays.items():
@@ -176,29 +383,39 @@ def test_network_policies(k8s):
         deny = policies["default-deny-all"]["spec"]
         assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
         assert "ingress" not in deny and "egress" not in deny
-        for name, policy in policies.items():
-            for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", []):
-                assert rule.get("ports"), f"{overlay}: {name} opens every port"
+        assert not open_network_policies(docs), overlay
         # every api/db/cache flow in the stack has both of its directions open
         if combo.has("db") and overlay != "gke-managed":
             assert {"db-from-api", "api-to-db"} <= set(policies)
         if combo.has("cache") and overlay != "gke-managed":
             assert {"cache-from-api", "api-to-cache"} <= set(policies)
-        # the overlays narrow who may reach the web services
+        # the overlays narrow who may reach the web services: the Gateway's proxies only
         for name in WEB_HOSTS:
             if not combo.has(name):
                 continue
-            sources = policies[f"{name}-ingress"]["spec"]["ingress"][0].get("from")
-            assert sources, f"{overlay}: {name} is reachable from anywhere"
-            if overlay == "private":
-                assert sources[0]["namespaceSelector"]
-                dns = policies["allow-dns-egress"]["spec"]["egress"][0]
-                assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
-            else:
-                assert {s["ipBlock"]["cidr"] for s in sources} == {"35.191.0.0/16", "130.211.0.0/22"}
+            (rule,) = policies[f"{name}-ingress"]["spec"]["ingress"]
+            assert rule["from"] == expected_sources(k8s.render, overlay), (overlay, name)
+            assert rule["ports"] == [{"protocol": "TCP", "port": k8s.render.context["ports"][name]}]
+        if overlay == "private":
+            dns = policies["allow-dns-egress"]["spec"]["egress"][0]
+            assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
 
 
-# ------------------------------------------------------------------ ingress
+@pytest.mark.parametrize(
+    "peer",
+    [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "10.0.0.0/7"}}],
+    ids=["anywhere", "wider-than-8"],
+)
+def test_network_policy_check_catches_open_sources(built, peer):
+    docs = gke_docs(built)
+    assert not open_network_policies(docs)
+    opened = mutated(docs, "NetworkPolicy", "api-ingress", _set("spec.ingress.0.from.0", peer))
+    assert open_network_policies(opened)
+    everything = mutated(docs, "NetworkPolicy", "api-ingress", _set("spec.ingress.0", {"from": [peer]}))
+    assert "opens every port" in " ".join(open_network_policies(everything))
+
+
+# ------------------------------------------------------------------ the Gateway
 def traefik_routes(render: Render) -> dict[str, str]:
     """host → service of each router in the proxy's routes.yml (compose)."""
     routes = yaml.safe_load((render.root / "traefik" / "dynamic" / "routes.yml").read_text())
@@ -210,50 +427,98 @@ def traefik_routes(render: Render) -> dict[str, str]:
     return out
 
 
+def routed(docs: list[Manifest]) -> dict[str, tuple[str, int]]:
+    """host → (Service, port) of every HTTPRoute on the Gateway's https listener."""
+    out = {}
+    for route in by_kind(docs, "HTTPRoute").values():
+        if route["spec"]["parentRefs"] != [{"name": "web", "sectionName": "https"}]:
+            continue
+        ((host,), (rule,)) = route["spec"]["hostnames"], route["spec"]["rules"]
+        assert "matches" not in rule, "every path of the host goes to its Service"
+        ((backend,),) = [rule["backendRefs"]]
+        out[host] = (backend["name"], backend["port"])
+    return out
+
+
+def assert_redirect(docs: list[Manifest], hosts: list[str]) -> None:
+    redirect = by_kind(docs, "HTTPRoute")["http-to-https"]["spec"]
+    assert redirect["parentRefs"] == [{"name": "web", "sectionName": "http"}]
+    assert sorted(redirect["hostnames"]) == sorted(hosts)
+    assert redirect["rules"] == [
+        {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
+    ]
+
+
 @pytest.mark.parametrize("combo", matrix.GKE, ids=str)
-def test_gke_ingress_certificate_and_redirect(built, combo):
+def test_gke_gateway_certificate_map_and_redirect(built, combo):
     render, docs = built(combo).render, built(combo).overlays["gke"]
-    ingress = by_kind(docs, "Ingress")["web"]
-    annotations = ingress["metadata"]["annotations"]
-    certificate = by_kind(docs, "ManagedCertificate")[annotations["networking.gke.io/managed-certificates"]]
-    frontend_config = by_kind(docs, "FrontendConfig")[annotations["networking.gke.io/v1beta1.FrontendConfig"]]
-    assert frontend_config["spec"]["redirectToHttps"]["enabled"] is True
-    hosts = [rule["host"] for rule in ingress["spec"]["rules"]]
-    routed = {
-        rule["host"]: rule["http"]["paths"][0]["backend"]["service"]["name"]
-        for rule in ingress["spec"]["rules"]
-    }
+    gcp = render.context["gcp"]
+    (web,) = by_kind(docs, "Gateway").values()
+    assert web["spec"]["gatewayClassName"] == "gke-l7-global-external-managed"
+    assert web["metadata"]["annotations"] == {"networking.gke.io/certmap": gcp["certmap"]}
+    assert web["spec"]["addresses"] == [{"type": "NamedAddress", "value": gcp["static_ip"]}]
+    listeners = {listener["name"]: listener for listener in web["spec"]["listeners"]}
+    assert (listeners["https"]["protocol"], listeners["https"]["port"]) == ("HTTPS", 443)
+    assert (listeners["http"]["protocol"], listeners["http"]["port"]) == ("HTTP", 80)
+    for listener in listeners.values():
+        assert listener["allowedRoutes"] == {"namespaces": {"from": "Same"}}
+    ssl = by_kind(docs, "GCPGatewayPolicy")["web"]["spec"]
+    assert ssl["default"] == {"sslPolicy": gcp["ssl_policy"]}
     domain = render.answers["domain"]
-    assert routed == {host.format(domain=domain): name for name, host in WEB_HOSTS.items() if combo.has(name)}
+    expected = {host.format(domain=domain): name for name, host in WEB_HOSTS.items() if combo.has(name)}
+    hosts = routed(docs)
+    assert {host: service for host, (service, _) in hosts.items()} == expected
     if combo.has("proxy"):  # Traefik routes the same hosts to the same services
-        assert {h: s for h, s in traefik_routes(render).items() if s in WEB_HOSTS} == routed
-    assert certificate["spec"]["domains"] == hosts
-    services_by_name = by_kind(docs, "Service")
-    for rule in ingress["spec"]["rules"]:
-        backend = rule["http"]["paths"][0]["backend"]["service"]
-        service = services_by_name[backend["name"]]
-        assert backend["port"]["number"] in [p["port"] for p in service["spec"]["ports"]]
-        assert "cloud.google.com/neg" in service["metadata"]["annotations"]
-        config = service["metadata"]["annotations"]["cloud.google.com/backend-config"]
-        assert by_kind(docs, "BackendConfig")[yaml.safe_load(config)["default"]]
+        assert {h: s for h, s in traefik_routes(render).items() if s in WEB_HOSTS} == expected
+    assert_redirect(docs, list(expected))
+    # the certificate the docs create covers exactly these hosts
+    assert [h["host"] for h in render.context["gke_hosts"]] == list(expected)
+    # the load balancer probes /healthz on the serving port, with GKE's policies
+    for service in expected.values():
+        check = by_kind(docs, "HealthCheckPolicy")[service]["spec"]
+        assert check["targetRef"] == {"group": "", "kind": "Service", "name": service}
+        assert check["default"]["config"] == {"type": "HTTP", "httpHealthCheck": {"requestPath": "/healthz"}}
+        backend = by_kind(docs, "GCPBackendPolicy")[service]["spec"]["default"]
+        assert backend["timeoutSec"] == render.context["request_timeouts"][service]
 
 
 @pytest.mark.parametrize("combo", matrix.PRIVATE, ids=str)
-def test_private_ingress_registry_and_tls(built, combo):
-    answers, docs = built(combo).render.answers, built(combo).overlays["private"]
+def test_private_gateway_registry_and_tls(built, combo):
+    render, docs = built(combo).render, built(combo).overlays["private"]
+    answers, context = render.answers, render.context
     registry = answers["private_registry"]
     for label, spec in pod_specs(docs):
         for c in containers(spec):
             assert c["image"].startswith(registry + "/"), (label, c["image"])
             assert image_tag(c["image"]) not in ("", "latest"), c["image"]
-    ingresses = by_kind(docs, "Ingress")
-    if not (combo.has("api") or combo.has("frontend")):
-        return
-    ingress = ingresses["web"]["spec"]
-    assert ingress["ingressClassName"] == "internal"
-    hosts = [rule["host"] for rule in ingress["rules"]]
+    (web,) = by_kind(docs, "Gateway").values()
+    assert web["spec"]["gatewayClassName"] == answers["private_gateway_class"]
+    assert "annotations" not in web["metadata"], "no certificate map: TLS from the internal CA"
+    https = next(listener for listener in web["spec"]["listeners"] if listener["name"] == "https")
+    assert https["tls"] == {
+        "mode": "Terminate",
+        "certificateRefs": [{"kind": "Secret", "name": f"{answers['project_slug']}-internal-tls"}],
+    }
+    hosts = routed(docs)
     assert all(h.endswith("." + answers["internal_domain"]) for h in hosts)
-    assert ingress["tls"] == [{"secretName": f"{answers['project_slug']}-internal-tls", "hosts": hosts}]
+    assert {service for service, _ in hosts.values()} == {n for n in WEB_HOSTS if combo.has(n)}
+    assert_redirect(docs, list(hosts))
+    # GKE's policies exist exactly when the class is GKE's (other clusters have no such CRDs)
+    gke_kinds = {"HealthCheckPolicy", "GCPBackendPolicy"} & {d["kind"] for d in docs}
+    assert bool(gke_kinds) == context["private_gateway_on_gke"]
+
+
+def test_metrics_and_docs_stay_private(k8s):
+    """The Gateway sends every path of api.<domain> to the api: /metrics and /docs must not exist
+    there (METRICS_ENABLED=false, APP_ENV=production), and no route reaches another port."""
+    for overlay, docs in k8s.overlays.items():
+        services = by_kind(docs, "Service")
+        for service, port in routed(docs).values():
+            assert service in WEB_HOSTS and [p["port"] for p in services[service]["spec"]["ports"]] == [port]
+        if not k8s.combo.has("api"):
+            continue
+        config = by_kind(docs, "ConfigMap")["api-config"]["data"]
+        assert config["METRICS_ENABLED"] == "false" and config["APP_ENV"] == "production", overlay
 
 
 @pytest.mark.parametrize("combo", matrix.GKE, ids=str)
@@ -328,9 +593,17 @@ def test_internal_tls_script_issues_a_valid_secret(renders, tmp_path, combo):
     text = subprocess.run(
         ["openssl", "x509", "-noout", "-ext", "subjectAltName"], input=cert, capture_output=True, check=True
     ).stdout.decode()
-    ingress = load_yaml_all(project / "kubernetes" / "overlays" / "private" / "ingress.yaml")[0]
-    for rule in ingress["spec"]["rules"]:
-        assert f"DNS:{rule['host']}" in text
+    routes = load_yaml_all(project / "kubernetes" / "overlays" / "private" / "gateway.yaml")
+    hosts = {host for route in routes if route["kind"] == "HTTPRoute" for host in route["spec"]["hostnames"]}
+    assert hosts and all(f"DNS:{host}" in text for host in hosts)
+    # the Gateway's HTTPS listener serves exactly this Secret
+    (gateway_doc,) = [d for d in routes if d["kind"] == "Gateway"]
+    refs = [
+        ref
+        for listener in gateway_doc["spec"]["listeners"]
+        for ref in (listener.get("tls") or {}).get("certificateRefs", [])
+    ]
+    assert refs == [{"kind": "Secret", "name": secret["metadata"]["name"]}]
     ca = project / ".internal-ca" / "ca.crt"
     leaf = tmp_path / "leaf.crt"
     leaf.write_bytes(cert)
@@ -339,3 +612,56 @@ def test_internal_tls_script_issues_a_valid_secret(renders, tmp_path, combo):
     key = (project / ".internal-ca" / "tls.key").read_bytes()
     run(["bash", str(script), "--print"], cwd=project)
     assert (project / ".internal-ca" / "tls.key").read_bytes() == key
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--bogus"]])
+def test_internal_tls_usage_from_another_directory(renders, tmp_path, args):
+    """The usage text is read from the script itself: it works whatever the working directory and
+    however the script is named (a relative path from elsewhere)."""
+    project = renders.of(Combo(("api",), ("private",))).copy_to(tmp_path / "p")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = os.path.relpath(project / "deploy" / "private" / "internal-tls.sh", elsewhere)
+    proc = run(["bash", script, *args], cwd=elsewhere, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "internal-tls.sh" in proc.stderr and "can't read" not in proc.stderr
+
+
+def test_internal_tls_takes_ca_files_relative_to_the_caller(renders, tmp_path):
+    """CA_CERT/CA_KEY name files relative to where the script is started, as the docs write them."""
+    project = renders.of(Combo(("api",), ("private",))).copy_to(tmp_path / "p")
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "corp-ca.key",
+            "-out",
+            "corp-ca.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=test corp CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+        cwd=pki,
+    )
+    script = os.path.relpath(project / "deploy" / "private" / "internal-tls.sh", pki)
+    env = {"CA_CERT": "corp-ca.crt", "CA_KEY": "corp-ca.key"}
+    proc = run(["bash", script, "--print"], cwd=pki, env=env)
+    (secret,) = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    leaf = tmp_path / "leaf.crt"
+    leaf.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
+    run(["openssl", "verify", "-CAfile", str(pki / "corp-ca.crt"), str(leaf)])
+    assert not (project / ".internal-ca" / "ca.key").exists(), "no local CA when one is given"

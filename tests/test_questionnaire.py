@@ -57,6 +57,28 @@ BAD_WITH_TARGETS = [
     ({"acme_email": "nope"}, "acme_email: type an e-mail"),
     ({"license": "MIT", "copyright_year": 1969}, "Type a year from 1970"),
     ({"license": "BSD-3-Clause", "copyright_year": datetime.date.today().year + 1}, "Type a year from 1970"),
+    ({"deploy_targets": ["cloudrun"], "gcp_network": "My_Net"}, "gcp_network: type a Compute Engine name"),
+    ({"deploy_targets": ["gke"], "gcp_network": "n" * 64}, "gcp_network: type a Compute Engine name"),
+    ({"deploy_targets": ["cloudrun"], "gcp_subnet": "run-"}, "gcp_subnet: type a Compute Engine name"),
+    ({"deploy_targets": ["private"], "private_gateway_class": "GKE_L7"}, "private_gateway_class: type a Kubernetes name"),
+    (
+        {"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.1/23"},
+        "private_proxy_subnet: type a CIDR",
+    ),
+    (
+        {"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.0/27"},
+        "private_proxy_subnet: type a CIDR",
+    ),
+    ({"deploy_targets": ["private"], "private_proxy_subnet": "0.0.0.0/0"}, "private_proxy_subnet: type a CIDR"),
+    ({"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.0"}, "private_proxy_subnet: type a CIDR"),
+    (
+        {
+            "deploy_targets": ["private"],
+            "private_gateway_class": "eg",
+            "private_gateway_namespace": "Gateways",
+        },
+        "private_gateway_namespace: type a DNS-1123",
+    ),
 ]
 
 BAD_COMBINATIONS = [
@@ -269,26 +291,50 @@ def test_every_validator_is_a_rule_of_extensions():
         (
             {},
             {"acme_email", "backup_offsite"},
-            {"gcp_project", "gcp_region", "k8s_namespace", "internal_domain", "private_registry"},
+            {
+                "gcp_project",
+                "gcp_region",
+                "gcp_network",
+                "k8s_namespace",
+                "internal_domain",
+                "private_registry",
+            },
         ),
         ({"services": ["api"]}, set(), {"acme_email", "backup_offsite"}),
         (
             {"deploy_targets": ["cloudrun"]},
-            {"gcp_project", "gcp_region"},
+            {"gcp_project", "gcp_region", "gcp_network", "gcp_subnet"},
             {"acme_email", "k8s_namespace", "backup_offsite"},
+        ),
+        # Cloud Run without a cache reaches nothing private: no network to name
+        (
+            {"deploy_targets": ["cloudrun"], "services": ["api", "db"]},
+            {"gcp_project"},
+            {"gcp_network", "gcp_subnet"},
         ),
         (
             {"deploy_targets": ["gke"]},
-            {"gcp_project", "k8s_namespace"},
-            {"internal_domain", "backup_offsite"},
+            {"gcp_project", "k8s_namespace", "gcp_network"},
+            {"internal_domain", "gcp_subnet", "backup_offsite"},
         ),
         (
             {"deploy_targets": ["private"]},
-            {"k8s_namespace", "internal_domain", "private_registry"},
-            {"gcp_project"},
+            {
+                "k8s_namespace",
+                "internal_domain",
+                "private_registry",
+                "private_gateway_class",
+                "private_proxy_subnet",
+            },
+            {"gcp_project", "private_gateway_namespace"},
+        ),
+        (
+            {"deploy_targets": ["private"], "private_gateway_class": "eg"},
+            {"private_gateway_class", "private_gateway_namespace"},
+            {"private_proxy_subnet"},
         ),
     ],
-    ids=["defaults", "no-proxy", "cloudrun", "gke", "private"],
+    ids=["defaults", "no-proxy", "cloudrun", "cloudrun-no-cache", "gke", "private", "private-other-class"],
 )
 def test_when_hides_questions_that_do_not_apply(copie, overrides, present, absent):
     result = copie.copy(extra_answers=answers(**overrides))

@@ -7,9 +7,12 @@ Severity mapping (to CRITICAL / HIGH / MEDIUM / LOW):
   trivy (config/secret) its own severity; UNKNOWN → HIGH
   compose-lint         its own severity (critical/high/medium/low)
   zizmor               its own severity (high/medium/low); informational → LOW
-  kubernetes-validate  schema errors → HIGH; a kind without a schema → LOW when it is one of the
-                       GKE CRDs (BackendConfig, ManagedCertificate, FrontendConfig), else HIGH
-  pod-security         every violation → HIGH
+  kubernetes-validate  schema errors → HIGH; a kind without a schema → HIGH. The Gateway API and
+                       GKE policy kinds (no schema in kubernetes-validate) are checked against the
+                       CRD schemas in tests/schemas/ instead, and by the CEL rules and references
+                       of dwsupport/gateway.py: rules crd-schema and crd-rule, HIGH
+  pod-security         every violation → HIGH, and NetworkPolicy rules that open every port or an
+                       address block wider than a /8 (house/network-policy)
 
 Paths in a report are relative to the scan root: `<combination id>/<file>`.
 """
@@ -20,8 +23,8 @@ import json
 from collections import Counter
 from typing import Any
 
-from dwsupport import pod_security
-from dwsupport.k8s import GKE_CRDS, K8S_VERSIONS
+from dwsupport import gateway, pod_security
+from dwsupport.k8s import K8S_VERSIONS, open_network_policies
 from tools.security_gate.findings import SEVERITIES, Finding, GateError
 
 Report = dict[str, Any]
@@ -179,28 +182,45 @@ def parse_zizmor(items: list[dict]) -> list[Finding]:
 
 
 def k8s_findings(combo: str, rel: str, docs: list[dict]) -> list[Finding]:
-    """kubernetes-validate (strict, every K8S_VERSION) and Pod Security on one built overlay."""
+    """kubernetes-validate (strict, every K8S_VERSION) or the vendored CRD schemas, and Pod
+    Security, on one built overlay."""
     import kubernetes_validate
 
     problems: dict[tuple, list[str]] = {}  # (rule, severity, object, message) → versions
+    out = []
     for doc in docs:
         name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        if gateway.covered(doc):
+            for error in gateway.schema_errors(doc):
+                out.append(Finding("kubernetes-validate", "crd-schema", "HIGH", combo, rel, error, name))
+            continue
         for version in K8S_VERSIONS:
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.SchemaNotFoundError:
-                sev = "LOW" if doc.get("kind") in GKE_CRDS else "HIGH"
-                problems.setdefault(("no-schema", sev, name, "no schema for this kind"), []).append(version)
+                problems.setdefault(("no-schema", "HIGH", name, "no schema for this kind"), []).append(
+                    version
+                )
             except kubernetes_validate.ValidationError as e:
                 path = ".".join(str(p) for p in e.path)
                 key = ("schema", "HIGH", name, f"{path}: {e.message}")
                 problems.setdefault(key, []).append(version)
-    out = [
+    out += [
         Finding(
             "kubernetes-validate", rule, sev, combo, rel, f"{msg} (Kubernetes {', '.join(versions)})", name
         )
         for (rule, sev, name, msg), versions in problems.items()
     ]
+    for message in gateway.rule_violations(docs):
+        resource, _, text = message.partition(": ")
+        out.append(Finding("kubernetes-validate", "crd-rule", "HIGH", combo, rel, text, resource))
     for v in pod_security.violations(docs):
         out.append(Finding("pod-security", v.rule, "HIGH", combo, rel, v.message, resource=v.where))
+    for message in open_network_policies(docs):
+        resource, _, text = message.partition(": ")
+        out.append(
+            Finding(
+                "pod-security", "house/network-policy", "HIGH", combo, rel, text, f"NetworkPolicy/{resource}"
+            )
+        )
     return out

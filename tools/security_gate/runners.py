@@ -11,7 +11,9 @@ report parsed into findings; scan() runs them all, concurrently.
 | trivy-secret        | tree                                      | trivy fs --scanners secret (offline)  |
 | zizmor              | tree/<id>/ (workflows + actions)          | --offline --no-ignores --format json  |
 | kubernetes-validate | kustomize/*.yaml, strict, K8S_VERSIONS    | the library's validate() in-process   |
-| pod-security        | every pod spec in kustomize/*.yaml        | dwsupport/pod_security.py in-process  |
+|                     | Gateway API / GKE kinds: tests/schemas/   | dwsupport/gateway.py in-process       |
+| pod-security        | every pod spec (and NetworkPolicy) in     | dwsupport/pod_security.py in-process  |
+|                     | kustomize/*.yaml                          |                                       |
 
 A scanner that crashes, reports a parse error or scans nothing fails the gate, and so does a
 secret scanner that misses the fake credential planted in every full run (the canary).
