@@ -73,10 +73,13 @@ def domain(value: str, what: str = "domain") -> str:
 
 
 def registry(value: str, what: str = "registry") -> str:
+    if what == "registry" and value == "ghcr.io":
+        return ""  # this GitHub repository's path on ghcr.io, resolved by CI (extensions/context.py)
     if not REGISTRY_RE.match(value or "") or len(value) > 200:
+        alone = " (or ghcr.io alone: this GitHub repository's path)" if what == "registry" else ""
         return (
             f"{what} must be an image repository prefix host[:port]/path in lowercase, without a tag"
-            " or scheme, for example: ghcr.io/my-org/my-app"
+            f" or scheme, for example: ghcr.io/my-org/my-app{alone}"
         )
     return ""
 

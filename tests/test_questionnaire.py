@@ -39,7 +39,7 @@ BAD = [
     ("registry", "ghcr.io/Org/app", "image repository prefix"),
     ("registry", "ghcr.io/org/app:1.0", "image repository prefix"),
     ("registry", "https://ghcr.io/org/app", "image repository prefix"),
-    ("registry", "ghcr.io", "image repository prefix"),
+    ("registry", "docker.io", "image repository prefix"),
 ]
 
 BAD_WITH_TARGETS = [
