@@ -259,8 +259,8 @@ def test_usage_from_another_directory(vps_project, tmp_path):
     """`--help` and a usage error read the usage text from the script itself, wherever it is
     called from (it cds to the project first)."""
     project, env, log = vps_project
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    elsewhere = tmp_path / "some" / "other" / "directory"
+    elsewhere.mkdir(parents=True)
     script = os.path.relpath(project / "deploy" / "vps" / "deploy.sh", elsewhere)
     helped = run(["bash", script, "--help"], cwd=elsewhere, env=env)
     assert helped.stdout.startswith("Deploy a release of") and "deploy/vps/deploy.sh TAG" in helped.stdout
