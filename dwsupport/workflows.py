@@ -109,7 +109,9 @@ def input_problems(step: Step, root: pathlib.Path, vendored: dict[str, Any]) -> 
         for k, spec in declared.items()
         if spec["required"] and not spec["default"] and k not in given
     ]
-    problems += [f"{ref}: input `{k}` is deprecated" for k in sorted(given) if declared.get(k, {}).get("deprecated")]
+    problems += [
+        f"{ref}: input `{k}` is deprecated" for k in sorted(given) if declared.get(k, {}).get("deprecated")
+    ]
     return problems
 
 

@@ -68,8 +68,12 @@ def setup_node_step(ref: str, **inputs: object) -> dict[str, object]:
 def test_an_input_the_pinned_version_lacks_fails(tmp_path):
     """The bug this guards against: `package-manager-cache` only exists from setup-node v5."""
     v4 = setup_node_step(SETUP_NODE_V4_4_0, **{"package-manager-cache": False})
-    assert input_problems(v4, tmp_path, VENDORED) == [f"{SETUP_NODE_V4_4_0}: no input `package-manager-cache` in that version"]
-    current = next(c for c in VENDORED["actions/setup-node"] if VENDORED["actions/setup-node"][c]["version"] == "v7.0.0")
+    assert input_problems(v4, tmp_path, VENDORED) == [
+        f"{SETUP_NODE_V4_4_0}: no input `package-manager-cache` in that version"
+    ]
+    current = next(
+        c for c in VENDORED["actions/setup-node"] if VENDORED["actions/setup-node"][c]["version"] == "v7.0.0"
+    )
     v7 = setup_node_step(f"actions/setup-node@{current}", **{"package-manager-cache": False})
     assert input_problems(v7, tmp_path, VENDORED) == []
 
@@ -82,7 +86,10 @@ def test_a_missing_required_input_and_an_unvendored_pin_fail(tmp_path):
             {
                 "name": "local",
                 "description": "x",
-                "inputs": {"tools": {"description": "x", "required": True}, "opt": {"description": "x", "default": "1"}},
+                "inputs": {
+                    "tools": {"description": "x", "required": True},
+                    "opt": {"description": "x", "default": "1"},
+                },
                 "runs": {"using": "composite", "steps": []},
             }
         )
@@ -90,7 +97,9 @@ def test_a_missing_required_input_and_an_unvendored_pin_fail(tmp_path):
     assert input_problems({"uses": "$/.github/actions/local", "with": {"opt": "2"}}, tmp_path, VENDORED) == [
         "$/.github/actions/local: required input `tools` missing"
     ]
-    assert input_problems({"uses": "$/.github/actions/local", "with": {"tools": "uv"}}, tmp_path, VENDORED) == []
+    assert (
+        input_problems({"uses": "$/.github/actions/local", "with": {"tools": "uv"}}, tmp_path, VENDORED) == []
+    )
     unknown = {"uses": "actions/checkout@" + "0" * 40}
     (problem,) = input_problems(unknown, tmp_path, VENDORED)
     assert "not vendored" in problem and "tools.vendor_action_inputs" in problem

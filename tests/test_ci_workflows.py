@@ -298,7 +298,9 @@ def test_lint_job_covers_every_linter(project):
     # the server's configuration as deploy/vps/deploy.sh runs it: .env.prod.example is its .env
     assert ("--env-file .env.prod.example config -q" in scripts) == ("vps" in project.targets)
     assert ".env.prod " not in scripts and "> .env.prod" not in scripts, "a file nothing reads"
-    tools = next(s for s in steps(project.workflow("ci.yml")["jobs"]["lint"]) if "setup-tools" in s.get("uses", ""))
+    tools = next(
+        s for s in steps(project.workflow("ci.yml")["jobs"]["lint"]) if "setup-tools" in s.get("uses", "")
+    )
     assert set(tools["with"]["tools"].split()) == {"hadolint", "shellcheck"} | (
         {"uv"} if "api" in project.services else set()
     )

@@ -114,7 +114,9 @@ def test_deploys_use_the_verified_digests_not_tags(renders: Renders, combo):
         step = verify_step(job)
         assert step["id"] == "images"
         for image in images:
-            assert re.search(r'digest="\$\(docker buildx imagetools inspect "\$repository:\$TAG"', step["run"])
+            assert re.search(
+                r'digest="\$\(docker buildx imagetools inspect "\$repository:\$TAG"', step["run"]
+            )
             assert '[[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]]' in step["run"], "a digest, or the job stops"
             assert f'echo "{image["name"]}_digest=$digest" >> "$GITHUB_OUTPUT"' in step["run"]
         deploy = [s for s in steps(job) if DEPLOYS[target] in s.get("run", "")]
@@ -146,7 +148,9 @@ def everything(renders: Renders) -> Render:
 def test_checker_fails_without_the_verify_step(everything: Render, target):
     job = copy.deepcopy(deploy_jobs(everything)[target])
     job["steps"] = [s for s in steps(job) if "cosign verify" not in s.get("run", "")]
-    assert "no step verifies the images' signatures (cosign verify)" in verify_problems(job, images_of(everything))
+    assert "no step verifies the images' signatures (cosign verify)" in verify_problems(
+        job, images_of(everything)
+    )
 
 
 @pytest.mark.parametrize("target", matrix.TARGETS)

@@ -20,7 +20,9 @@ from dwsupport import REPO
 from dwsupport.tools import tool
 from extensions.context import load_images
 
-ACTION = REPO / "template" / "{% if github_actions %}.github{% endif %}" / "actions" / "setup-tools" / "action.yml"
+ACTION = (
+    REPO / "template" / "{% if github_actions %}.github{% endif %}" / "actions" / "setup-tools" / "action.yml"
+)
 TOOLS = ("uv", "hadolint", "shellcheck", "trivy", "cosign")
 # Trivy releases published by the attacker in March 2026 (GHSA-69fq-xp46-6x23).
 COMPROMISED_TRIVY = {"0.69.4", "0.69.5", "0.69.6"}
@@ -42,7 +44,9 @@ def test_each_tool_has_a_version_and_two_checksums_of_that_version():
             key = f"{name.upper()}_SHA256_LINUX_{arch}"
             assert re.fullmatch(r"[0-9a-f]{64}", env[key]), key
             assert lines[key]["sha"] == env[key], key
-            assert version in lines[key]["asset"], f"{key} is the checksum of {lines[key]['asset']}, not of {version}"
+            assert version in lines[key]["asset"], (
+                f"{key} is the checksum of {lines[key]['asset']}, not of {version}"
+            )
     assert env["TRIVY_VERSION"] not in COMPROMISED_TRIVY
     assert len({env[k] for k in env if "_SHA256_" in k}) == 2 * len(TOOLS), "a checksum copied twice"
 
@@ -108,7 +112,9 @@ def hadolint_release(runner: dict[str, str]) -> pathlib.Path:
         pytest.skip("the suite's hadolint binary is the x86_64 asset")
     binary = pathlib.Path(tool("hadolint")).resolve()
     if binary.read_bytes()[:4] != b"\x7fELF":  # a console-script wrapper: find the binary it runs
-        binary = next(pathlib.Path(tool("hadolint")).parent.parent.glob("lib/python*/site-packages/**/hadolint"))
+        binary = next(
+            pathlib.Path(tool("hadolint")).parent.parent.glob("lib/python*/site-packages/**/hadolint")
+        )
     asset = pathlib.Path(runner["DOWNLOADS"]) / "hadolint-linux-x86_64"
     asset.write_bytes(binary.read_bytes())
     assert hashlib.sha256(asset.read_bytes()).hexdigest() == step()["env"]["HADOLINT_SHA256_LINUX_AMD64"]

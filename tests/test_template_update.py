@@ -49,7 +49,11 @@ def shell_env(tmp_path: pathlib.Path) -> dict[str, str]:
 
 
 def readme_command(project: pathlib.Path) -> str:
-    lines = [line for line in (project / "README.md").read_text().splitlines() if line.startswith("copier check-update")]
+    lines = [
+        line
+        for line in (project / "README.md").read_text().splitlines()
+        if line.startswith("copier check-update")
+    ]
     assert len(lines) == 1, "README.md shows how to see that the project is behind"
     return lines[0]
 
@@ -86,9 +90,12 @@ def test_readme_command_and_workflow_see_when_the_template_is_ahead(repo, projec
     assert run_check_step(project, tmp_path) == "available=false\n"
 
     clone = repo.clone(tmp_path / "template-clone")
-    clone.release(NEWER, lambda template: (template / "README.md.jinja").write_text(
-        (template / "README.md.jinja").read_text() + "\n"
-    ))
+    clone.release(
+        NEWER,
+        lambda template: (template / "README.md.jinja").write_text(
+            (template / "README.md.jinja").read_text() + "\n"
+        ),
+    )
     answers = project / ".copier-answers.yml"
     recorded = answers.read_text()
     try:

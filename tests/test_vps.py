@@ -240,7 +240,9 @@ def test_migrations_run_before_the_api_is_replaced(vps_project):
     deploy = ["bash", str(project / "deploy" / "vps" / "deploy.sh")]
     run([*deploy, "v1"], env=env)
     calls = [c.split(" ", 1)[1] for c in log.read_text().splitlines()]
-    assert calls.index("compose run --rm migrate") < next(i for i, c in enumerate(calls) if c.startswith("compose up"))
+    assert calls.index("compose run --rm migrate") < next(
+        i for i, c in enumerate(calls) if c.startswith("compose up")
+    )
     log.write_text("")
     proc = run([*deploy, "v2"], env={**env, "FAIL_MIGRATE": "v2"}, check=False)
     assert proc.returncode != 0 and "nothing was replaced" in proc.stderr

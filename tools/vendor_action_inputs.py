@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     if resolved != args.commit:
         parser.error(f"{args.version} is {resolved or 'not a tag'} in {args.git_dir}, not {args.commit}")
     data: dict[str, dict[str, Any]] = yaml.safe_load(DATA.read_text()) if DATA.exists() else {}
-    data.setdefault(args.action, {})[args.commit] = record(args.git_dir, args.action, args.commit, args.version)
+    data.setdefault(args.action, {})[args.commit] = record(
+        args.git_dir, args.action, args.commit, args.version
+    )
     ordered = {k: dict(sorted(v.items(), key=lambda kv: kv[1]["version"])) for k, v in sorted(data.items())}
     DATA.parent.mkdir(parents=True, exist_ok=True)
     DATA.write_text(HEADER + yaml.safe_dump(ordered, sort_keys=False, width=110))
