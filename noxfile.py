@@ -84,9 +84,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
-    """Refresh the lock files that ship inside template/ (one lock serves every answer set)."""
+    """Refresh the lock files that ship inside template/ (one lock serves every answer set);
+    `nox -s lock -- --upgrade` moves every api pin to the newest allowed version (what the
+    scheduled .github/workflows/lock.yml runs)."""
     install(session, "test")
-    session.run("python", "tools/lock_api.py")
+    session.run("python", "tools/lock_api.py", *session.posargs)
     session.run("python", "tools/lock_frontend.py")
 
 

@@ -166,3 +166,31 @@ def verify_problems(job: dict[str, Any], images: list[str]) -> list[str]:
         name = job_steps[changing[0]].get("name", changing[0])
         problems.append(f"step {name!r} changes the target before the signatures are verified")
     return problems
+
+
+# ------------------------------------------------------------------ pins and jobs
+def pin_problems(path: pathlib.Path, root: pathlib.Path) -> list[str]:
+    """Every `uses:` of a workflow or action file pinned to a full commit SHA with its `# vX.Y.Z`
+    comment (local `$/...`/`./...` references must exist under root)."""
+    problems = []
+    for ref, rest in uses_lines(path):
+        if ref.startswith(("$/", "./")):
+            if not (root / ref[2:]).exists():
+                problems.append(f"{path.name}: {ref} does not exist")
+        elif not SHA_USES.match(ref):
+            problems.append(f"{path.name}: {ref} is not pinned to a full commit SHA")
+        elif not VERSION_COMMENT.match(rest):
+            problems.append(f"{path.name}: {ref} has no '# vX.Y.Z' comment")
+    return problems
+
+
+def job_problems(name: str, workflow: dict[str, Any]) -> list[str]:
+    """Least privilege and bounded runs: no token scope at the top (`permissions: {}`), a
+    permissions map and a timeout on every job (a reusable-workflow call takes the callee's)."""
+    problems = [] if workflow.get("permissions") == {} else [f"{name}: top-level permissions must be {{}}"]
+    for job_id, job in workflow["jobs"].items():
+        if not isinstance(job.get("permissions"), dict):
+            problems.append(f"{name}/{job_id}: no permissions map")
+        if "uses" not in job and not isinstance(job.get("timeout-minutes"), int):
+            problems.append(f"{name}/{job_id}: no timeout-minutes")
+    return problems
