@@ -250,7 +250,10 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     if d["push_to_ghcr"]:
         d["registry_login"] = {"username": "${{ github.actor }}", "password": "${{ secrets.GITHUB_TOKEN }}"}
     elif d["push_to_artifact_registry"]:
-        d["registry_login"] = {"username": "oauth2accesstoken", "password": "${{ steps.gcp.outputs.access_token }}"}
+        d["registry_login"] = {
+            "username": "oauth2accesstoken",
+            "password": "${{ steps.gcp.outputs.access_token }}",
+        }
     else:
         d["registry_login"] = {
             "username": "${{ vars.REGISTRY_USERNAME }}",

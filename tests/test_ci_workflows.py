@@ -359,7 +359,7 @@ def trivy_steps(project: Project) -> list[tuple[str, str | None, str]]:
 
 
 def test_trivy_scans_use_the_pinned_release(project):
-    for name, job_id, script in trivy_steps(project):
+    for name, job_id, _script in trivy_steps(project):
         job = project.workflow(name)["jobs"][job_id]
         installs = [s for s in steps(job) if s.get("uses") == "$/.github/actions/setup-tools"]
         assert any("trivy" in s["with"]["tools"].split() for s in installs), f"{name}/{job_id}"

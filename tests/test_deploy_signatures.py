@@ -80,7 +80,7 @@ def test_the_signer_is_this_repositorys_ci_workflow_on_main_or_a_version_tag(ren
         for command in commands:
             assert '--certificate-identity-regexp "$signer"' in command, target
             assert f"--certificate-oidc-issuer {ISSUER}" in command, target
-        assignment = next(l.strip() for l in script.splitlines() if l.strip().startswith("signer="))
+        assignment = next(x.strip() for x in script.splitlines() if x.strip().startswith("signer="))
         signer = subprocess.run(
             ["bash", "-c", f'{assignment}; printf %s "$signer"'],
             env={"GITHUB_REPOSITORY": "Acme-Org/my.app"},
@@ -124,7 +124,8 @@ def test_deploys_use_the_verified_digests_not_tags(renders: Renders, combo):
         for s in deploy:
             for image in images:
                 digest = image["digest_variable"]
-                assert s["env"][digest] == "${{ steps.images.outputs.%s_digest }}" % image["name"], target
+                expected = "${{ steps.images.outputs." + image["name"] + "_digest }}"
+                assert s["env"][digest] == expected, target
             if target in ("gke", "private"):
                 edits = [line for line in s["run"].splitlines() if "kustomize edit set image" in line]
                 assert len(edits) == len(images), target

@@ -69,7 +69,12 @@ FAKE_CURL = """#!/usr/bin/env bash
 # curl ... --output FILE URL: copies $DOWNLOADS/<basename of URL> to FILE, logs the URL
 out=""; url=""
 while [[ $# -gt 0 ]]; do
-  case "$1" in --output) out="$2"; shift 2 ;; --proto|--retry) shift 2 ;; -*) shift ;; *) url="$1"; shift ;; esac
+  case "$1" in
+    --output) out="$2"; shift 2 ;;
+    --proto|--retry) shift 2 ;;
+    -*) shift ;;
+    *) url="$1"; shift ;;
+  esac
 done
 echo "$url" >> "$CURL_LOG"
 cp "$DOWNLOADS/${url##*/}" "$out"

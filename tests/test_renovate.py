@@ -8,12 +8,12 @@ A pin that no manager matches fails the suite (shown below on three kinds of pin
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pathlib
 from collections.abc import Iterator
 from typing import Any
 
-import check_jsonschema
 import pytest
 import re2
 import yaml
@@ -23,7 +23,10 @@ from dwsupport.tools import run, tool
 from dwsupport.workflows import USES_LINE
 
 CONFIG: dict[str, Any] = json.loads((REPO / "renovate.json").read_text())
-SCHEMA_FILE = pathlib.Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "renovate.json"
+# Renovate's schema as check-jsonschema vendors it (the `vendor.renovate` builtin)
+_SPEC = importlib.util.find_spec("check_jsonschema")
+assert _SPEC is not None and _SPEC.origin is not None, "check-jsonschema is installed by nox"
+SCHEMA_FILE = pathlib.Path(_SPEC.origin).parent / "builtin_schemas" / "vendor" / "renovate.json"
 TEMPLATE_GITHUB = REPO / "template" / "{% if github_actions %}.github{% endif %}"
 SETUP_TOOLS = TEMPLATE_GITHUB / "actions" / "setup-tools" / "action.yml"
 GENERATED_CONFIG = TEMPLATE_GITHUB / "renovate.json"

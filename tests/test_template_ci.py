@@ -11,7 +11,6 @@ The checks are shown to go red on an unpinned action and on a job without a time
 from __future__ import annotations
 
 import json
-import pathlib
 import subprocess
 import sys
 
