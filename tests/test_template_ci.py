@@ -17,7 +17,7 @@ import sys
 import pytest
 import yaml
 
-from dwsupport import REPO
+from dwsupport import REPO, smoke
 from dwsupport.render import COPIER_YML
 from dwsupport.template_repo import current_version, releases
 from dwsupport.tools import run, tool
@@ -119,6 +119,13 @@ def test_ci_runs_the_checks_then_real_smoke_on_every_offered_python():
     assert f"--ignore={module}" in scripts["smoke"] and f"-- {module} -k" in scripts["smoke-python"]
     offered = list(COPIER_YML["python_version"]["choices"].values())
     assert jobs["smoke-python"]["strategy"]["matrix"]["python"] == offered
+
+
+def test_smoke_tags_no_stand_ins_where_offline_docker_is_absent(monkeypatch, tmp_path):
+    """On a GitHub-hosted runner there is no offline-docker setup: the smoke suite then tags
+    nothing and compose pulls the real images."""
+    monkeypatch.setattr(smoke, "SETUP", tmp_path / "no-such-setup")
+    assert smoke.tag_standins(tmp_path).endswith("not found: images are expected to be pullable")
 
 
 def test_release_creates_the_github_release_from_the_changelog():
