@@ -120,8 +120,9 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
     """Refresh the lock files that ship inside template/ (one lock serves every answer set):
-    every pin to the newest version the constraints allow. `nox -s lock -- --keep` only re-locks
-    what a constraint change needs (uv keeps the other pins)."""
+    every pin to the newest version the constraints allow (what the scheduled
+    .github/workflows/lock.yml runs). `nox -s lock -- --keep` only re-locks what a constraint
+    change needs (uv keeps the other pins)."""
     install(session, "test")
     keep = "--keep" in session.posargs
     session.run("python", "tools/lock_api.py", *([] if keep else ["--upgrade"]))

@@ -84,6 +84,9 @@ REQUEST_TIMEOUTS = {"api": 60, "frontend": 30}
 APP_UID = 10001  # the api image's user
 NGINX_UID = 101  # nginx-unprivileged's user (frontend and nginx images)
 
+# `registry: ghcr.io` (the host alone): this GitHub repository's path there, resolved by CI.
+GITHUB_REGISTRY = "ghcr.io"
+
 REQUIRED = ("project_slug", "python_version", "services", "deploy_targets", "domain", "registry")
 
 # The data directory of each PostgreSQL major the template offers (postgres_version). From 18 on,
@@ -261,18 +264,32 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["db_name"] = slug.replace("-", "_")
     d["db_user"] = slug.replace("-", "_")
     d["images"] = images
-    d["uv_version"] = images["uv"].rsplit(":", 1)[1]
     d["node_version"] = images["node"].rsplit(":", 1)[1].split("-")[0]
-    d["api_image"] = f"{registry}/api"
-    d["frontend_image"] = f"{registry}/frontend"
-    # The images this project builds and CI pushes, with the .env variable holding their tag.
-    project_images = []
-    if d["use_api"]:
-        project_images.append({"name": "api", "repository": d["api_image"], "tag_variable": "API_TAG"})
-    if d["use_frontend"]:
-        project_images.append(
-            {"name": "frontend", "repository": d["frontend_image"], "tag_variable": "FRONTEND_TAG"}
-        )
+    # `registry: ghcr.io` alone means this GitHub repository's own path on ghcr.io, which only CI
+    # knows (github.repository; GITHUB_TOKEN may push there whoever owns the repository). The
+    # names the project's files use locally (compose's build tags, kustomize's image names) keep
+    # the slug: ghcr.io/<slug>/<slug>. Deploys replace them with what CI pushed, by digest.
+    d["registry_is_github_repository"] = registry == GITHUB_REGISTRY
+    image_prefix = f"{registry}/{slug}/{slug}" if d["registry_is_github_repository"] else registry
+    d["api_image"] = f"{image_prefix}/api"
+    d["frontend_image"] = f"{image_prefix}/frontend"
+    # Where CI pushes, as a workflow expression (lowercased by the step that uses it).
+    d["ci_image_prefix"] = (
+        f"{GITHUB_REGISTRY}/${{{{ github.repository }}}}" if d["registry_is_github_repository"] else registry
+    )
+    # The images this project builds and CI pushes, with the .env / deploy variables of each:
+    # its repository (API_IMAGE), tag (API_TAG) and digest (API_DIGEST).
+    project_images = [
+        {
+            "name": name,
+            "repository": d[f"{name}_image"],
+            "image_variable": f"{name.upper()}_IMAGE",
+            "tag_variable": f"{name.upper()}_TAG",
+            "digest_variable": f"{name.upper()}_DIGEST",
+        }
+        for name in ("api", "frontend")
+        if d[f"use_{name}"]
+    ]
     d["project_images"] = project_images
     d["app_uid"] = APP_UID
     # Who runs as which non-root UID (README's security section).
@@ -294,8 +311,44 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["push_to_other_registry"] = d["build_images"] and not (
         d["push_to_ghcr"] or d["push_to_artifact_registry"]
     )
+    # How a job logs in to that registry (docker/login-action): GitHub's token for ghcr.io, an
+    # access token from Workload Identity Federation for Artifact Registry, a variable and a
+    # secret for any other registry.
+    if d["push_to_ghcr"]:
+        d["registry_login"] = {"username": "${{ github.actor }}", "password": "${{ secrets.GITHUB_TOKEN }}"}
+    elif d["push_to_artifact_registry"]:
+        d["registry_login"] = {
+            "username": "oauth2accesstoken",
+            "password": "${{ steps.gcp.outputs.access_token }}",
+        }
+    else:
+        d["registry_login"] = {
+            "username": "${{ vars.REGISTRY_USERNAME }}",
+            "password": "${{ secrets.REGISTRY_PASSWORD }}",
+        }
     # The ci.yml jobs a deploy waits for (YAML: one job id, or a flow list).
     d["deploy_needs"] = "publish" if d["build_images"] else "[lint, trivy-fs]"
+    # The token scopes of each deploy job (and of its caller in ci.yml, which must grant them):
+    # reading the images to verify their signatures, and Workload Identity Federation on Google
+    # Cloud. The private target's self-hosted runner holds its own registry and cluster logins.
+    deploy_permissions = {}
+    for target in TARGETS:
+        scopes = {"contents": "read"}
+        if target != "private":
+            if d["push_to_ghcr"]:
+                scopes["packages"] = "read"
+            if target in ("cloudrun", "gke") or d["push_to_artifact_registry"]:
+                scopes["id-token"] = "write"
+        deploy_permissions[target] = scopes
+    d["deploy_permissions"] = deploy_permissions
+    # The repository secrets a deploy workflow reads, which its caller in ci.yml passes on.
+    registry_secret = ["REGISTRY_PASSWORD"] if d["push_to_other_registry"] else []
+    d["deploy_secrets"] = {
+        "vps": ["VPS_SSH_KEY", *registry_secret],
+        "cloudrun": registry_secret,
+        "gke": registry_secret,
+        "private": [],
+    }
 
     # ------------------------------------------------------------ Kubernetes, Cloud Run, private
     # Kubernetes and Cloud Run run the api and the frontend (nginx/observability are compose-only).

@@ -140,8 +140,11 @@ def domain(value: str, what: str = "domain") -> str:
 
 
 def registry(value: str, what: str = "registry") -> str:
+    if what == "registry" and value == "ghcr.io":
+        return ""  # this GitHub repository's path on ghcr.io, resolved by CI (extensions/context.py)
     if not REGISTRY_RE.match(value or "") or len(value) > 200:
-        return f"{what}: type a lowercase host/path such as ghcr.io/org/app"
+        alone = " or ghcr.io" if what == "registry" else ""
+        return f"{what}: type a lowercase host/path such as ghcr.io/org/app{alone}"
     return ""
 
 

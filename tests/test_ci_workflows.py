@@ -1,8 +1,11 @@
 """The generated GitHub Actions (.github/): every workflow of every target combination passes the
 workflow JSON schemas, actionlint (shellcheck on every `run:`) and zizmor with zero findings, and
 keeps the rules the linters cannot see: SHA-pinned actions with their version in a comment,
-read-only tokens by default, Trivy gates on HIGH/CRITICAL, immutable multi-arch publishing,
-deploys behind the `production` environment, a template update that refuses conflicts.
+checksum-verified tools, read-only tokens by default, Trivy gates on HIGH/CRITICAL, immutable
+multi-arch publishing signed with cosign and attested, deploys behind the `production`
+environment, a template update that asks `copier check-update` first and refuses conflicts.
+(Signature checks before deploys: tests/test_deploy_signatures.py; `with:` inputs against each
+pinned action.yml: test_action_inputs.py; settings documented: test_settings_docs.py.)
 
 Each tool runs once per rendered project (all its workflows in one call), not once per file.
 """
@@ -24,10 +27,8 @@ import yaml
 from dwsupport import matrix
 from dwsupport.render import Render, Renders
 from dwsupport.tools import run, tool
+from dwsupport.workflows import SHA_USES, VERSION_COMMENT, on_, steps, uses_lines
 
-SHA_USES = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@[0-9a-f]{40}$")
-USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
-VERSION_COMMENT = re.compile(r"^\s+#\s+v\d+\.\d+\.\d+\s*$")
 TRIVY_SCAN = re.compile(r"\btrivy\s+(fs|image|config|repo|rootfs|k8s)\b")
 # Trivy releases published by the attacker in March 2026 (GHSA-69fq-xp46-6x23).
 COMPROMISED_TRIVY = {"0.69.4", "0.69.5", "0.69.6"}
@@ -62,20 +63,6 @@ def project(request: pytest.FixtureRequest, renders: Renders) -> Project:
     return Project(renders.of(request.param))
 
 
-def on_(workflow: dict[Any, Any]) -> dict[str, Any]:
-    """The `on:` block (PyYAML reads the bare key `on` as True)."""
-    value: Any = workflow.get("on", workflow.get(True))
-    return (
-        value
-        if isinstance(value, dict)
-        else {k: None for k in ([value] if isinstance(value, str) else value)}
-    )
-
-
-def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return job.get("steps") or []
-
-
 def all_steps(project: Project) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
     """(file name, job id or None, step) for every step of every workflow and composite action."""
     for name, wf in project.parsed.items():
@@ -88,17 +75,22 @@ def all_steps(project: Project) -> Iterator[tuple[str, str | None, dict[str, Any
 
 
 def expected_images(project: Project) -> dict[str, str]:
-    """The project's own images CI builds and pushes: `<registry>/<service>` (README: the
-    `registry` answer is where CI pushes the api and frontend images)."""
-    return {
-        name: f"{project.answers['registry']}/{name}"
-        for name in ("api", "frontend")
-        if name in project.services
-    }
+    """The project's own images, by the name its files give them: `<registry>/<service>`
+    (README: the `registry` answer is where CI pushes the api and frontend images); `ghcr.io`
+    alone is the GitHub repository's path, known to CI only: locally `ghcr.io/<slug>/<slug>`."""
+    registry, slug = project.answers["registry"], project.answers["project_slug"]
+    prefix = f"ghcr.io/{slug}/{slug}" if registry == "ghcr.io" else registry
+    return {name: f"{prefix}/{name}" for name in ("api", "frontend") if name in project.services}
+
+
+def ci_prefix(project: Project) -> str:
+    """Where CI pushes, as the workflows write it (a step lowercases it)."""
+    registry = project.answers["registry"]
+    return "ghcr.io/${{ github.repository }}" if registry == "ghcr.io" else registry
 
 
 def registry_login(project: Project) -> tuple[str, set[str]]:
-    """How CI logs in to push to the project's registry, and the write scope that login needs:
+    """How CI logs in to the project's registry, and the write scope pushing there needs:
     GitHub's token for ghcr.io, Workload Identity for Artifact Registry, a secret elsewhere."""
     host = project.answers["registry"].split("/")[0]
     if host == "ghcr.io":
@@ -108,11 +100,21 @@ def registry_login(project: Project) -> tuple[str, set[str]]:
     return "${{ secrets.REGISTRY_PASSWORD }}", set()
 
 
+def on_google_cloud(project: Project, target: str) -> bool:
+    """The deploy of this target authenticates to Google Cloud (Workload Identity Federation):
+    Cloud Run and GKE always; the VPS to read images from Artifact Registry. The private
+    target's self-hosted runner holds its own logins."""
+    artifact_registry = project.answers["registry"].split("/")[0].endswith("-docker.pkg.dev")
+    return target in ("cloudrun", "gke") or (
+        target == "vps" and artifact_registry and bool(expected_images(project))
+    )
+
+
 # ------------------------------------------------------------------ which files
 def test_workflow_files_follow_the_targets(project):
     expected = {"ci.yml", "template-update.yml"} | {f"deploy-{t}.yml" for t in project.targets}
     assert {p.name for p in project.workflows} == expected
-    assert [p.parent.name for p in project.actions] == ["setup-trivy"]
+    assert [p.parent.name for p in project.actions] == ["setup-tools"]
     assert (project.github / "renovate.json").is_file()
     assert not (project.github / "dependabot.yml").exists(), "one update bot: Renovate"
     assert (project.github / "actionlint.yaml").exists() == ("private" in project.targets)
@@ -195,11 +197,7 @@ def test_every_action_is_pinned_by_sha_with_its_version(project):
         ]
         declared += [s["uses"] for job in jobs.values() for s in steps(job) if "uses" in s]
         seen = []
-        for line in text.splitlines():
-            match = USES_LINE.match(line)
-            if not match:
-                continue
-            ref, rest = match["ref"], match["rest"]
+        for ref, rest in uses_lines(path):
             seen.append(ref)
             if ref.startswith(("$/", "./")):
                 target = project.root / ref[2:]
@@ -234,18 +232,20 @@ def test_third_party_images_come_from_images_yml(project):
 
 
 # ------------------------------------------------------------------ least privilege
-# Write scopes each job may hold: (workflow, job) → scopes; nothing else writes.
+# Write scopes each job may hold: (workflow, job) → scopes; nothing else writes. Publishing signs
+# (OIDC) and attests; a deploy writes only an OIDC token, for Google Cloud.
 def allowed_writes(project: Project) -> dict[tuple[str, str], set[str]]:
-    return {
+    allowed = {
         ("ci.yml", "trivy-fs"): {"security-events"},
         ("ci.yml", "build"): {"security-events"},
-        ("ci.yml", "publish"): registry_login(project)[1],
-        ("ci.yml", "deploy-cloudrun"): {"id-token"},
-        ("ci.yml", "deploy-gke"): {"id-token"},
-        ("deploy-cloudrun.yml", "deploy"): {"id-token"},
-        ("deploy-gke.yml", "deploy"): {"id-token"},
+        ("ci.yml", "publish"): {"id-token", "attestations", "artifact-metadata"} | registry_login(project)[1],
         ("template-update.yml", "update"): {"contents", "pull-requests"},
     }
+    for target in project.targets:
+        if on_google_cloud(project, target):
+            allowed[("ci.yml", f"deploy-{target}")] = {"id-token"}
+            allowed[(f"deploy-{target}.yml", "deploy")] = {"id-token"}
+    return allowed
 
 
 def test_tokens_are_read_only_unless_a_job_needs_more(project):
@@ -295,7 +295,15 @@ def test_lint_job_covers_every_linter(project):
     assert "hadolint" in scripts and "shellcheck" in scripts
     assert ("ruff check" in scripts) == ("api" in project.services)
     assert "docker compose config -q" in scripts and "compose-dev.yml" in scripts
-    assert ("compose.prod.yml" in scripts) == ("vps" in project.targets)
+    # the server's configuration as deploy/vps/deploy.sh runs it: .env.prod.example is its .env
+    assert ("--env-file .env.prod.example config -q" in scripts) == ("vps" in project.targets)
+    assert ".env.prod " not in scripts and "> .env.prod" not in scripts, "a file nothing reads"
+    tools = next(
+        s for s in steps(project.workflow("ci.yml")["jobs"]["lint"]) if "setup-tools" in s.get("uses", "")
+    )
+    assert set(tools["with"]["tools"].split()) == {"hadolint", "shellcheck"} | (
+        {"uv"} if "api" in project.services else set()
+    )
 
 
 def test_api_tests_use_real_services_with_generated_passwords(project):
@@ -351,15 +359,13 @@ def trivy_steps(project: Project) -> list[tuple[str, str | None, str]]:
     ]
 
 
-def test_trivy_is_pinned_and_checksum_verified(project):
-    action = (project.github / "actions/setup-trivy/action.yml").read_text()
-    step = yaml.safe_load(action)["runs"]["steps"][0]
-    version = step["env"]["TRIVY_VERSION"]
-    assert re.fullmatch(r"\d+\.\d+\.\d+", version) and version not in COMPROMISED_TRIVY
-    assert re.fullmatch(r"[0-9a-f]{64}", step["env"]["TRIVY_SHA256_LINUX_AMD64"])
-    assert "sha256sum --check --strict" in step["run"]
-    assert "checksums.txt" not in step["run"], "the release's own checksum file proves nothing"
-    assert "install.sh" not in step["run"] and not re.search(r"\|\s*(ba)?sh\b", step["run"])
+def test_trivy_scans_use_the_pinned_release(project):
+    for name, job_id, _script in trivy_steps(project):
+        job = project.workflow(name)["jobs"][job_id]
+        installs = [s for s in steps(job) if s.get("uses") == "$/.github/actions/setup-tools"]
+        assert any("trivy" in s["with"]["tools"].split() for s in installs), f"{name}/{job_id}"
+    text = "\n".join(p.read_text() for p in project.files())
+    assert "aquasecurity/trivy-action" not in text and "aquasecurity/setup-trivy" not in text
 
 
 def test_trivy_scans_fail_on_high_and_critical(project):
@@ -412,7 +418,11 @@ def test_publish_is_immutable_multi_arch_and_attested(project):
     job = ci["publish"]
     assert job["if"] == "github.event_name == 'push'"
     assert set(job["needs"]) >= {"lint", "trivy-fs", "build"}
-    assert {m["name"]: m["repository"] for m in job["strategy"]["matrix"]["include"]} == images
+    assert [m["name"] for m in job["strategy"]["matrix"]["include"]] == list(images)
+    # the repository: where CI pushes (lowercased: GitHub keeps the owner's capitals), per image
+    repository = next(s for s in steps(job) if s.get("id") == "image")
+    assert repository["env"] == {"PREFIX": ci_prefix(project), "NAME": "${{ matrix.name }}"}
+    assert repository["run"] == 'echo "repository=${PREFIX,,}/${NAME}" >> "$GITHUB_OUTPUT"'
     meta = next(s for s in steps(job) if s.get("uses", "").startswith("docker/metadata-action@"))
     assert meta["with"]["flavor"] == "latest=false"
     tags = meta["with"]["tags"].split()
@@ -428,6 +438,44 @@ def test_publish_is_immutable_multi_arch_and_attested(project):
     assert login["with"]["password"] == password
     google_auth = any(s.get("uses", "").startswith("google-github-actions/auth@") for s in steps(job))
     assert google_auth == ("id-token" in scopes), "Workload Identity exactly when Artifact Registry"
+    assert meta["with"]["images"] == "${{ steps.image.outputs.repository }}"
+
+
+def test_publish_signs_and_attests_each_pushed_digest(project):
+    """cosign keyless signature of the digest build-push-action pushed (what every deploy
+    verifies), then GitHub's build provenance attestation of the same digest; cosign comes
+    from the pinned, checksum-verified install."""
+    job = project.workflow("ci.yml")["jobs"].get("publish")
+    if not expected_images(project):
+        assert job is None
+        return
+    names = [s.get("name") or s.get("uses", "") for s in steps(job)]
+    push = names.index("Build and push (linux/amd64, linux/arm64; SBOM and provenance)")
+    assert steps(job)[push]["id"] == "push"
+    digest = "${{ steps.push.outputs.digest }}"
+    sign = next(s for s in steps(job) if "cosign sign" in s.get("run", ""))
+    assert sign["run"] == 'cosign sign --yes "$IMAGE"'
+    assert sign["env"] == {"IMAGE": "${{ steps.image.outputs.repository }}@" + digest}, "by digest"
+    install = next(
+        i for i, s in enumerate(steps(job)) if "cosign" in (s.get("with") or {}).get("tools", "").split()
+    )
+    attest = next(s for s in steps(job) if s.get("uses", "").startswith("actions/attest@"))
+    assert push < install < names.index(sign["name"]) < steps(job).index(attest)
+    assert attest["with"] == {
+        "subject-name": "${{ steps.image.outputs.repository }}",
+        "subject-digest": digest,
+        "push-to-registry": True,
+    }
+    # public repositories on every plan; private ones need GitHub Enterprise Cloud (opt-in)
+    assert attest["if"] == (
+        "github.event.repository.visibility == 'public' || vars.ARTIFACT_ATTESTATIONS == 'true'"
+    )
+    perms = job["permissions"]
+    assert perms["id-token"] == perms["attestations"] == perms["artifact-metadata"] == "write"
+    # the OIDC token that signs is the publish job's alone (deploys use theirs for Google Cloud)
+    for job_id, other in project.workflow("ci.yml")["jobs"].items():
+        if job_id != "publish" and not job_id.startswith("deploy-"):
+            assert "id-token" not in (other.get("permissions") or {}), job_id
 
 
 # ------------------------------------------------------------------ deploys
@@ -445,6 +493,9 @@ def test_ci_calls_each_deploy_on_version_tags(project):
         assert set(job.get("with", {})) <= set(inputs)
         assert {k for k, v in inputs.items() if v.get("required")} <= set(job.get("with", {}))
         assert set(job.get("secrets", {})) <= set(secrets)
+        # a called workflow's job gets no more than its caller grants: the same scopes
+        (callee,) = yaml.safe_load(callee_path.read_text())["jobs"].values()
+        assert job["permissions"] == callee.get("permissions", {"contents": "read"}), job_id
 
 
 def deploy_job(project: Project, target: str) -> dict:
@@ -472,6 +523,10 @@ def test_deploy_vps_pins_the_host_key(project):
         "KNOWN_HOSTS": "${{ vars.VPS_KNOWN_HOSTS }}",
     }
     assert 'deploy/vps/deploy.sh" "$TAG"' in scripts
+    deploy = next(s for s in steps(job) if "deploy/vps/deploy.sh" in s.get("run", ""))
+    for image in project.render.context["project_images"]:
+        for variable in (image["image_variable"], image["digest_variable"]):
+            assert f'{variable}="${variable}"' in deploy["run"], "passed over ssh to deploy.sh"
 
 
 def test_deploy_google_targets_use_workload_identity(project):
@@ -479,14 +534,16 @@ def test_deploy_google_targets_use_workload_identity(project):
         if target not in project.targets:
             continue
         job = deploy_job(project, target)
-        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        packages = {"packages": "read"} if registry_login(project)[1] == {"packages"} else {}
+        assert job["permissions"] == {"contents": "read", "id-token": "write", **packages}
         assert any(s.get("uses", "").startswith("google-github-actions/auth@") for s in steps(job))
         scripts = "\n".join(run_scripts(job))
         assert command in scripts
         if target == "gke":
             assert "kubernetes/overlays/$OVERLAY" in scripts
-            for image in expected_images(project).values():
-                assert f'kustomize edit set image "{image}={image}:${{TAG}}"' in scripts
+            for name, image in expected_images(project).items():
+                variable = name.upper()
+                assert f'kustomize edit set image "{image}=${variable}_IMAGE@${variable}_DIGEST"' in scripts
 
 
 def test_deploy_private_runs_on_the_self_hosted_runner(project):
@@ -499,8 +556,12 @@ def test_deploy_private_runs_on_the_self_hosted_runner(project):
     assert config["self-hosted-runner"]["labels"] == [label]
     scripts = "\n".join(run_scripts(job))
     assert "kubectl apply -k kubernetes/overlays/private" in scripts
-    for image in expected_images(project).values():
-        assert f'kustomize edit set image "{image}=' in scripts
+    private = project.answers["private_registry"]
+    for name, image in expected_images(project).items():
+        digest = f"${name.upper()}_DIGEST"
+        assert f'kustomize edit set image "{image}={private}/{name}@{digest}"' in scripts
+        # the verified digest is what is copied (same bytes, same digest, in the private registry)
+        assert f'--tag "{private}/{name}:${{TAG}}" "${name.upper()}_IMAGE@{digest}"' in scripts
     overlay = yaml.safe_load((project.root / "kubernetes/overlays/private/kustomization.yaml").read_text())
     renamed = {i["name"]: i["newName"] for i in overlay.get("images") or [] if "newName" in i}
     for name, new_name in renamed.items():
@@ -520,6 +581,15 @@ def test_template_update_refuses_conflicts_and_opens_a_pull_request(project):
     assert "*.rej" in scripts and "<<<<<<<" in scripts
     uses = [s.get("uses", "") for s in steps(job)]
     assert uses[-1].startswith("peter-evans/create-pull-request@")
+    # `copier check-update` (Copier >= 9.13) decides; nothing after it runs when not behind
+    copier = re.findall(r"copier==(\d+)\.(\d+)\.\d+ ", scripts)
+    assert copier and all((int(major), int(minor)) >= (9, 13) for major, minor in copier)
+    names = [s.get("id") for s in steps(job)]
+    check = steps(job)[names.index("check")]
+    assert "copier check-update --output-format json" in check["run"]
+    assert "update_available" in check["run"] and "available=" in check["run"]
+    for step in steps(job)[names.index("check") + 1 :]:
+        assert step.get("if") == "steps.check.outputs.available == 'true'", step.get("name")
 
 
 # ------------------------------------------------------------------ cross-part consistency

@@ -44,7 +44,7 @@ BAD = [
     ("registry", "ghcr.io/Org/app", "lowercase host/path"),
     ("registry", "ghcr.io/org/app:1.0", "lowercase host/path"),
     ("registry", "https://ghcr.io/org/app", "lowercase host/path"),
-    ("registry", "ghcr.io", "lowercase host/path"),
+    ("registry", "docker.io", "lowercase host/path"),
 ]
 
 BAD_WITH_TARGETS = [

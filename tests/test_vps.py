@@ -145,48 +145,117 @@ def test_no_vps_files_without_the_target(renders):
 # ------------------------------------------------------------------ deploy.sh behaviour
 FAKE_DOCKER = textwrap.dedent("""\
     #!/usr/bin/env bash
-    # records every call with the tag it ran with; `up` fails for the tag in FAIL_TAG
+    # records every call with the release it ran with; `up` fails for the tag in FAIL_TAG, the
+    # migrations (`compose run --rm migrate`) for the tag in FAIL_MIGRATE
     printf '%s %s\\n' "${API_TAG:-}" "$*" >> "$DOCKER_LOG"
-    if [[ "$1 $2" == "compose up" && "${API_TAG:-}" == "${FAIL_TAG:-}" ]]; then exit 1; fi
+    printf '%s %s %s\\n' "${API_IMAGE:-}" "${API_TAG:-}" "${API_DIGEST:-}" >> "$DOCKER_LOG.release"
+    if [[ "$1 $2" == "compose up" && "${API_TAG:-}" == "${FAIL_TAG:--}" ]]; then exit 1; fi
+    if [[ "$1 $2 $4" == "compose run migrate" && "${API_TAG:-}" == "${FAIL_MIGRATE:--}" ]]; then exit 1; fi
     exit 0
     """)
+DIGEST = "sha256:" + "ab" * 32
+
+
+def fake_docker_env(tmp_path: pathlib.Path) -> tuple[dict[str, str], pathlib.Path]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    log = tmp_path / "docker.log"
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DOCKER_LOG": str(log)}, log
+
+
+def server_copy(renders: Renders, combo: Combo, tmp_path: pathlib.Path) -> pathlib.Path:
+    """The project as on the server: .env from .env.prod.example, the DNS token file there."""
+    project = renders.of(combo).copy_to(tmp_path / "p")
+    (project / ".env").write_text((project / ".env.prod.example").read_text())
+    (project / "secrets" / "cloudflare_dns_api_token.txt").write_text("")
+    return project
 
 
 @pytest.fixture
 def vps_project(
     renders: Renders, tmp_path: pathlib.Path
 ) -> tuple[pathlib.Path, dict[str, str], pathlib.Path]:
-    project = renders.of(Combo(("api", "db", "frontend", "proxy"))).copy_to(tmp_path / "p")
-    (project / ".env").write_text((project / ".env.prod.example").read_text())
-    (project / "secrets" / "cloudflare_dns_api_token.txt").write_text("")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(FAKE_DOCKER)
-    (bin_dir / "docker").chmod(0o755)
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DOCKER_LOG": str(tmp_path / "docker.log")}
-    return project, env, tmp_path / "docker.log"
+    project = server_copy(renders, Combo(("api", "db", "frontend", "proxy")), tmp_path)
+    env, log = fake_docker_env(tmp_path)
+    return project, env, log
 
 
-def test_deploy_records_tags_and_rolls_back(vps_project):
+def test_deploy_records_releases_and_rolls_back(vps_project):
     project, env, log = vps_project
     deploy = ["bash", str(project / "deploy" / "vps" / "deploy.sh")]
     run([*deploy, "v1"], env=env)
     assert read_env(project / ".env")["API_TAG"] == "v1" == read_env(project / ".env")["FRONTEND_TAG"]
     run([*deploy, "v2"], env=env)
     assert read_env(project / ".env")["API_TAG"] == "v2"
-    assert (project / "deploy" / "vps" / ".previous-tag").read_text().strip() == "v1"
+    previous = read_env(project / "deploy" / "vps" / ".previous-release")
+    assert previous["API_TAG"] == "v1" == previous["FRONTEND_TAG"]
     calls = log.read_text().splitlines()
     assert "v2 compose pull --quiet" in calls
     assert any(c.startswith("v2 compose up -d --wait") for c in calls)
 
     log.write_text("")
     proc = run([*deploy, "v3"], env={**env, "FAIL_TAG": "v3"}, check=False)
-    assert proc.returncode != 0 and "rolled back to v2" in proc.stderr
+    assert proc.returncode != 0 and "rolled back to the previous release" in proc.stderr
     ups = [c.split()[0] for c in log.read_text().splitlines() if " compose up " in c]
     assert ups == ["v3", "v2"]
-    assert read_env(project / ".env")["API_TAG"] == "v2", ".env keeps the tag that runs"
+    assert read_env(project / ".env")["API_TAG"] == "v2", ".env keeps the release that runs"
 
     run([*deploy, "--rollback"], env=env)
+    assert read_env(project / ".env")["API_TAG"] == "v1"
+
+
+def test_deploy_pulls_the_verified_digest_and_records_it(vps_project):
+    """The deploy workflow passes API_IMAGE/API_DIGEST (what it verified); deploy.sh runs that
+    digest and writes it into .env, so plain `docker compose` commands on the server run it too."""
+    project, env, log = vps_project
+    deploy = ["bash", str(project / "deploy" / "vps" / "deploy.sh")]
+    release = {"API_IMAGE": "ghcr.io/acme/shop/api", "API_DIGEST": DIGEST, "FRONTEND_DIGEST": DIGEST}
+    run([*deploy, "1.2.3"], env={**env, **release})
+    assert f"ghcr.io/acme/shop/api 1.2.3 {DIGEST}" in (log.parent / "docker.log.release").read_text()
+    recorded = read_env(project / ".env")
+    assert {k: recorded[k] for k in release} == release and recorded["API_TAG"] == "1.2.3"
+    config = compose_config(project)  # the server's .env, as `docker compose up` reads it
+    assert config["services"]["api"]["image"] == f"ghcr.io/acme/shop/api:1.2.3@{DIGEST}"
+    assert config["services"]["migrate"]["image"] == f"ghcr.io/acme/shop/api:1.2.3@{DIGEST}"
+    frontend = read_env(project / ".env.prod.example")["FRONTEND_IMAGE"]
+    assert config["services"]["frontend"]["image"] == f"{frontend}:1.2.3@{DIGEST}"
+    # a deploy by hand (no digest passed) keeps the repository .env names, by tag
+    run([*deploy, "1.2.4"], env=env)
+    config = compose_config(project)
+    assert config["services"]["api"]["image"] == "ghcr.io/acme/shop/api:1.2.4"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"API_DIGEST": "sha256:abc"},
+        {"API_DIGEST": "latest"},
+        {"API_IMAGE": "ghcr.io/Acme/api"},
+        {"API_IMAGE": "ghcr.io/acme/api;rm -rf /"},
+    ],
+)
+def test_deploy_refuses_a_malformed_image_or_digest(vps_project, bad):
+    project, env, log = vps_project
+    proc = run(["bash", str(project / "deploy" / "vps" / "deploy.sh"), "v1"], env={**env, **bad}, check=False)
+    assert proc.returncode != 0 and "error:" in proc.stderr and not log.exists()
+
+
+def test_migrations_run_before_the_api_is_replaced(vps_project):
+    """compose would stop the running api before a failing migrate: deploy.sh migrates first
+    (`docker compose run --rm migrate`), and a failure replaces nothing."""
+    project, env, log = vps_project
+    deploy = ["bash", str(project / "deploy" / "vps" / "deploy.sh")]
+    run([*deploy, "v1"], env=env)
+    calls = [c.split(" ", 1)[1] for c in log.read_text().splitlines()]
+    assert calls.index("compose run --rm migrate") < next(
+        i for i, c in enumerate(calls) if c.startswith("compose up")
+    )
+    log.write_text("")
+    proc = run([*deploy, "v2"], env={**env, "FAIL_MIGRATE": "v2"}, check=False)
+    assert proc.returncode != 0 and "nothing was replaced" in proc.stderr
+    assert not [c for c in log.read_text().splitlines() if " compose up " in c], "the running api stays"
     assert read_env(project / ".env")["API_TAG"] == "v1"
 
 
@@ -195,6 +264,32 @@ def test_deploy_refuses_unpinned_tags(vps_project, tag):
     project, env, log = vps_project
     proc = run(["bash", str(project / "deploy" / "vps" / "deploy.sh"), tag], env=env, check=False)
     assert proc.returncode != 0 and not log.exists()
+
+
+def test_usage_from_another_directory(vps_project, tmp_path):
+    """`--help` and a usage error read the usage text from the script itself, wherever it is
+    called from (it cds to the project first)."""
+    project, env, log = vps_project
+    elsewhere = tmp_path / "some" / "other" / "directory"
+    elsewhere.mkdir(parents=True)
+    script = os.path.relpath(project / "deploy" / "vps" / "deploy.sh", elsewhere)
+    helped = run(["bash", script, "--help"], cwd=elsewhere, env=env)
+    assert helped.stdout.startswith("Deploy a release of") and "deploy/vps/deploy.sh TAG" in helped.stdout
+    wrong = run(["bash", script], cwd=elsewhere, env=env, check=False)
+    assert wrong.returncode == 2 and "deploy/vps/deploy.sh TAG" in wrong.stderr
+    assert "can't read" not in wrong.stderr + helped.stderr and not log.exists()
+
+
+def test_nginx_alone_deploys_no_image_of_its_own(renders, tmp_path):
+    project = server_copy(renders, Combo(("nginx",)), tmp_path)
+    script = (project / "deploy" / "vps" / "deploy.sh").read_text()
+    assert not re.search(r"\bapi\b|API_|FRONTEND_|frontend", script), "no api or frontend image here"
+    env, log = fake_docker_env(tmp_path)
+    run(["bash", str(project / "deploy" / "vps" / "deploy.sh"), "0123abc"], env=env)
+    calls = log.read_text().splitlines()
+    assert any(" compose up -d --wait" in c for c in calls)
+    proc = run(["bash", str(project / "deploy" / "vps" / "deploy.sh"), "--rollback"], env=env, check=False)
+    assert proc.returncode != 0
 
 
 @pytest.mark.parametrize("combo", matrix.deploy(("vps", "private")), ids=str)
