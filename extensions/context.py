@@ -154,6 +154,7 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
         r["unrouted"] = UNROUTED_API_PATHS if r["name"] == "api" else []
     d["routes"] = routes
     d["hosts"] = {r["name"]: r["host"] for r in routes}
+    d["unrouted_api_paths"] = UNROUTED_API_PATHS if d["use_api"] else []
 
     # Where http://127.0.0.1:<PROXY_PORT>/ sends a browser (Traefik routes by host name, so an
     # address alone matches no route): the route served at the bare domain, else the first one.
