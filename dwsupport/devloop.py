@@ -56,7 +56,12 @@ def in_background(stack: Stack, argv: list[str], log: pathlib.Path, ready: str =
     group), and kill the group if it does not end."""
     with log.open("w") as out:
         proc = subprocess.Popen(
-            argv, cwd=stack.dir, env=user_env(stack), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=stack.dir,
+            env=user_env(stack),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
 
@@ -112,7 +117,7 @@ def edit_api(project: pathlib.Path, marker: str) -> float:
     main = project / "api" / "app" / "main.py"
     source = main.read_text()
     if not HEALTHZ.search(source):
-        raise StackError("api/app/main.py: no `def healthz(…): … return {\"status\": \"ok\"…}` to edit")
+        raise StackError('api/app/main.py: no `def healthz(…): … return {"status": "ok"…}` to edit')
     changed = HEALTHZ.sub(lambda m: f'{m[1]}{{"status": "ok", "watch": "{marker}"}}', source, count=1)
     start = time.perf_counter()
     main.write_text(changed)

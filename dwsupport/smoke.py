@@ -136,7 +136,7 @@ class Stack:
         self._client: docker.DockerClient | None = None
         # The api URL the frontend is built with, as compose resolves it: it follows this
         # stack's PROXY_PORT (or API_PORT), so the frontend image is this stack's own (the dev
-        # server's image does not depend on it). That image is removed again by down().
+        # server's image does not depend on it). remove_own_images() deletes it afterwards.
         self.vite_api_url = "" if dev else self.build_arg("frontend", "VITE_API_URL")
         self.env.update(image_tags(self.dir, self.vite_api_url))
         self.own_images = (
@@ -187,21 +187,27 @@ class Stack:
         self.timings[label] = time.perf_counter() - start
         return self.timings[label]
 
+    def started_elsewhere(self) -> None:
+        """The stack is (or will be) started by other means (`make dev`, a README command) under
+        this project name: down() brings it down all the same."""
+        self._up = True
+
     def start(self, *services: str) -> None:
         """`up -d` without waiting for health (for stacks that are not meant to become healthy)."""
         self._up = True
         self.compose("up", "-d", *services, timeout=300)
 
     def down(self, volumes: bool = True) -> None:
-        if self._up:
-            args = ["down", "-t", "5", "--remove-orphans"] + (["-v"] if volumes else [])
-            self.compose(*args, timeout=180)
+        if not self._up:
+            return
+        args = ["down", "-t", "5", "--remove-orphans"] + (["-v"] if volumes else [])
+        self.compose(*args, timeout=180)
         if volumes:
             self._up = False
-            self.remove_own_images()
 
     def remove_own_images(self) -> None:
-        """Untag the images only this stack uses (see own_images); absent ones are fine."""
+        """Remove the images only this stack uses (see own_images; the `stacks` fixture does,
+        after `down`); absent ones are fine."""
         for ref in self.own_images:
             with contextlib.suppress(Exception):
                 self.client.images.remove(ref)

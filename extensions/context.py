@@ -137,7 +137,7 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["publishes_port_grafana"] = direct and d["use_observability"]
 
     # Routes the proxy serves (file provider), by host under `domain`.
-    routes = []
+    routes: list[dict[str, Any]] = []
     if d["use_frontend"]:
         routes.append({"name": "frontend", "host": domain, "port": PORTS["frontend"]})
     if d["use_api"]:
@@ -164,7 +164,7 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     # ------------------------------------------------------------ compose layers need layers
     # What each chosen layer needs beside compose.yml: the services its depends_on names. The
     # generated README prints this table; tests/test_readme_commands.py checks it with compose.
-    needs = {
+    needs: dict[str, list[str]] = {
         "api": [s for s in ("db", "cache") if s in services],
         "proxy": [ROUTE_SERVICES.get(r["name"], r["name"]) for r in routes],
         "observability": ["api"],

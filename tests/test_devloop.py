@@ -30,7 +30,7 @@ import pytest
 from dwsupport import matrix
 from dwsupport.compose import compose_binary, compose_config, load_yaml_all
 from dwsupport.dotenv import compose_layers, read_env
-from dwsupport.render import Render, Renders
+from dwsupport.render import Renders
 from dwsupport.tools import run
 
 # the make targets that run docker compose (all of them need the layers)
@@ -72,9 +72,7 @@ def calls(log: pathlib.Path) -> list[tuple[str, str]]:
 BROKEN = {
     "no COMPOSE_FILE line": lambda text: re.sub(r"(?m)^COMPOSE_FILE=.*\n", "", text),
     "empty COMPOSE_FILE": lambda text: re.sub(r"(?m)^COMPOSE_FILE=.*$", "COMPOSE_FILE=", text),
-    "a layer that is not here": lambda text: re.sub(
-        r"(?m)^(COMPOSE_FILE=.*)$", r"\1:compose.gone.yml", text
-    ),
+    "a layer that is not here": lambda text: re.sub(r"(?m)^(COMPOSE_FILE=.*)$", r"\1:compose.gone.yml", text),
 }
 
 
@@ -135,11 +133,10 @@ def compose_globals(argv: list[str]) -> tuple[list[str], str]:
 
 
 @pytest.mark.parametrize("combo", matrix.DEVLOOP, ids=str)
-def test_readme_commands_run(renders: Renders, combo, fake_docker):
+def test_readme_commands_run(renders: Renders, combo):
     project = renders.of(combo).root
     commands = readme_commands(project)
     assert any(c[:2] == ["docker", "compose"] for c in commands), "the README prints no compose command"
-    env, log = fake_docker
     targets = set(re.findall(r"(?m)^([a-z][a-z-]*):", (project / "Makefile").read_text()))
     for argv in commands:
         if argv[0] == "make":
@@ -180,8 +177,12 @@ def test_readme_layer_table_is_what_compose_needs(renders: Renders, combo):
         compose_config(project, layers=ordered)
         for need in needed:
             without = [f for f in ordered if f != need]
-            proc = run([*compose_binary(), "config", "-q"], cwd=project, check=False,
-                       env={"COMPOSE_FILE": ":".join(without), "COMPOSE_PATH_SEPARATOR": ":"})
+            proc = run(
+                [*compose_binary(), "config", "-q"],
+                cwd=project,
+                check=False,
+                env={"COMPOSE_FILE": ":".join(without), "COMPOSE_PATH_SEPARATOR": ":"},
+            )
             assert proc.returncode != 0 and "undefined service" in proc.stderr, (
                 f"{layer} merges without {need}, yet the README says it needs it"
             )
@@ -190,8 +191,12 @@ def test_readme_layer_table_is_what_compose_needs(renders: Renders, combo):
     full = compose_config(project, layers=[*context["compose_layers"], "compose-dev.yml"])["services"]
     for missing in context["compose_layers"][1:]:
         files = [f for f in context["compose_layers"] if f != missing] + ["compose-dev.yml"]
-        proc = run([*compose_binary(), "config", "--format", "json"], cwd=project, check=False,
-                   env={"COMPOSE_FILE": ":".join(files), "COMPOSE_PATH_SEPARATOR": ":"})
+        proc = run(
+            [*compose_binary(), "config", "--format", "json"],
+            cwd=project,
+            check=False,
+            env={"COMPOSE_FILE": ":".join(files), "COMPOSE_PATH_SEPARATOR": ":"},
+        )
         if proc.returncode != 0:
             continue
         (layer_file,) = load_yaml_all(project / missing)
@@ -219,7 +224,9 @@ def variables(project: pathlib.Path, layers: list[str], *options: str) -> dict[s
 def test_every_env_setting_is_read_and_every_read_setting_is_listed(renders: Renders, combo):
     project = renders.of(combo).root
     layers = compose_layers(project, ".env.example")
-    read = set(variables(project, layers)) | set(variables(project, [*layers, "compose-dev.yml"], "--profile", "admin"))
+    read = set(variables(project, layers)) | set(
+        variables(project, [*layers, "compose-dev.yml"], "--profile", "admin")
+    )
     listed = set(read_env(project / ".env.example"))
     # documented in comments, derived while unset (the "# KEY=" lines)
     documented = set(re.findall(r"(?m)^# ([A-Z_]+)=", (project / ".env.example").read_text()))
@@ -284,7 +291,11 @@ def owner_of(instructions: list[tuple[str, list[str]]], target: str) -> str | No
         *sources, dest = [a for a in args if not a.startswith("--")]
         base = workdir / dest
         for source in sources:
-            placed = base if source in (".", "./") or not dest.endswith("/") else base / pathlib.PurePosixPath(source).name
+            placed = (
+                base
+                if source in (".", "./") or not dest.endswith("/")
+                else base / pathlib.PurePosixPath(source).name
+            )
             if target == str(placed) or target.startswith(f"{placed}/"):
                 owner = flags.get("--chown")
     return owner
@@ -363,7 +374,9 @@ def test_pgadmin_registers_the_database(renders: Renders, combo):
     for key in ("Group", "Name", "Port", "Username", "MaintenanceDB", "Host"):
         assert key in server, f"pgAdmin refuses a server without {key!r}"
     assert isinstance(server["Port"], int)
-    config = compose_config(project, "--profile", "admin", layers=[*compose_layers(project), "compose-dev.yml"])
+    config = compose_config(
+        project, "--profile", "admin", layers=[*compose_layers(project), "compose-dev.yml"]
+    )
     services = config["services"]
     db, pgadmin = services["db"], services["pgadmin"]
     assert server["Host"] == "db" and server["Port"] == 5432

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import pathlib
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -41,11 +42,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[smoke.Stack]:
     project = copy(tmp_path_factory.mktemp("devloop") / "project", **matrix.DEFAULTS.answers())
     smoke.tag_standins(project)
     dev = smoke.Stack(project, dev=True)
-    dev._up = True  # whatever the steps leave running comes down with its volumes
+    dev.started_elsewhere()  # whatever the steps leave running comes down with its volumes
     try:
         yield dev
     finally:
         dev.down(volumes=True)
+        dev.remove_own_images()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def dangling() -> set[str]:
         client.close()
 
 
-def started(stack: smoke.Stack) -> dict[str, tuple[str, str, int]]:
+def started(stack: smoke.Stack) -> dict[str, tuple[str | None, str, int]]:
     out = {}
     for name, container in stack.containers().items():
         container.reload()
@@ -95,6 +97,10 @@ def restored(project: pathlib.Path) -> Iterator[None]:
 
 def file_in(stack: smoke.Stack, service: str, path: str) -> bool:
     return stack.exec(service, "test", "-e", path, check=False).returncode == 0
+
+
+def file_gone(stack: smoke.Stack, service: str, path: str) -> bool:
+    return not file_in(stack, service, path)
 
 
 def test_readme_up_form(stack, smoke_record, step):
@@ -129,12 +135,12 @@ def test_make_dev_syncs_edits_without_restarts(stack, tmp_path, cycles, smoke_re
             ("api", "api/app", "/app/app", "watch_probe.py"),
             ("frontend", "frontend/src", "/app/src", "watch-probe.ts"),
         ):
-            local = stack.dir / folder / name
+            local, inside = stack.dir / folder / name, f"{target}/{name}"
             local.write_text("export {};\n" if name.endswith(".ts") else "PROBE = 1\n")
-            probes.wait_for(lambda s=service, t=target, n=name: file_in(stack, s, f"{t}/{n}"), 30, f"{name} synced")
+            probes.wait_for(partial(file_in, stack, service, inside), 30, f"{name} synced")
             local.unlink()
             probes.wait_for(
-                lambda s=service, t=target, n=name: not file_in(stack, s, f"{t}/{n}"),
+                partial(file_gone, stack, service, inside),
                 30,
                 f"{name} deleted in the {service} container (the synced folder must belong to its user)",
             )
@@ -152,7 +158,9 @@ def test_make_dev_syncs_edits_without_restarts(stack, tmp_path, cycles, smoke_re
 def test_readme_dev_forms_find_the_volumes_again(stack, tmp_path, cycles, smoke_record, step):
     smoke_record["config"] = "devloop: README -f dev + Watch"
     assert cycles["mounted"], "needs the first dev cycle (test_make_dev_syncs_edits_without_restarts)"
-    up, watch = devloop.readme_block(stack.dir, "docker", ["compose-dev.yml", "up", "--build", "-d", "--wait"])
+    up, watch = devloop.readme_block(
+        stack.dir, "docker", ["compose-dev.yml", "up", "--build", "-d", "--wait"]
+    )
     assert watch[-2:] == ["watch", "--no-up"], watch
     step("README's dev up, verbatim")
     devloop.run_user(stack, up)

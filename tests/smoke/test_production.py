@@ -9,8 +9,9 @@ API_TAG/FRONTEND_TAG) plus one test-only file that re-publishes the proxy on 127
 Checks: every service healthy (one-shots `migrate` and `acme-init` exited 0, the acme volume
 handed to Traefik's UID 65532), HTTP answers a redirect to https://<host>/, HTTPS serves the api
 and the frontend with HSTS, but not the api's /metrics and API docs (Traefik's 404), the memory
-limits and json-file log rotation of compose.prod.yml are what the engine applied. Let's Encrypt cannot be reached from here (and the Cloudflare token is a
-dummy), so Traefik serves its default self-signed certificate: the stack must stay healthy anyway.
+limits and json-file log rotation of compose.prod.yml are what the engine applied. Let's Encrypt
+cannot be reached from here (and the Cloudflare token is a dummy), so Traefik serves its default
+self-signed certificate: the stack must stay healthy anyway.
 """
 
 from __future__ import annotations

@@ -181,8 +181,11 @@ def check_frontend_calls_the_api(
         # the build arg also reached the CSP (frontend/scripts/csp.mjs): connect-src allows it
         csp = page.headers.get("content-security-policy", "")
         assert api_url in csp, f"{api_url!r} not in the CSP: {csp!r}"
-    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type"}
+    preflight = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
     r = probes.http(api_port, "/items", host=api_host, method="OPTIONS", headers=preflight)
     assert r.status == 200 and r.headers.get("access-control-allow-origin") == origin, (
         f"CORS preflight from {origin}: {r} {r.headers}"
@@ -272,7 +275,9 @@ def check_api_hardening(cfg: Combo, stack: smoke.Stack, merged: dict) -> None:
     api = stack.container("api")
     api.reload()
     # dev: the UID alone, which the dev image's passwd resolves (Compose Watch needs that)
-    assert api.attrs["Config"]["User"] == ("10001" if is_dev(cfg) else "10001:10001"), api.attrs["Config"]["User"]
+    assert api.attrs["Config"]["User"] == ("10001" if is_dev(cfg) else "10001:10001"), api.attrs["Config"][
+        "User"
+    ]
     ids = stack.exec("api", "python", "-c", "import os; print(os.getuid(), os.getgid())").stdout.split()
     assert ids == ["10001", "10001"], ids
     # every service the compose file marks read_only really runs with a read-only root FS
