@@ -223,6 +223,19 @@ SMOKE: tuple[Combo, ...] = (
     Combo(SERVICES, variant="dev"),  # run with compose-dev.yml
 )
 
+# ------------------------------------------------------------------ the local loop (test_devloop)
+# The Makefile, README commands, compose layers and dev layer of a project: with and without the
+# proxy, the api, the frontend and the database, and nginx alone (nothing to build or watch).
+DEVLOOP: tuple[Combo, ...] = (
+    DEFAULTS,
+    EVERYTHING,
+    Combo(("api", "db")),
+    Combo(("api", "frontend")),
+    Combo(("api", "cache", "observability")),
+    Combo(("frontend", "nginx", "proxy")),
+    Combo(("nginx",)),
+)
+
 # ------------------------------------------------------------------ copier update (test_update)
 UPDATES: tuple[Combo, ...] = (
     DEFAULTS,
@@ -277,6 +290,7 @@ NAMED: dict[str, tuple[Combo, ...]] = {
     "OBSERVABILITY": OBSERVABILITY,
     "DOCKERFILES": DOCKERFILES,
     "SMOKE": SMOKE,
+    "DEVLOOP": DEVLOOP,
     "UPDATES": UPDATES,
     "SUPPORTED": SUPPORTED,
     "BACKUPS": BACKUPS,

@@ -79,13 +79,15 @@ def http(
     payload: Any = None,
     retry_for: float = 10.0,
     tls: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    """One request to 127.0.0.1:port with a Host header. Retries (up to retry_for seconds) only
-    while the connection is refused/reset or a proxy answers 502 (upstream not reachable yet).
-    tls=True: HTTPS with `host` as the SNI too, certificate not verified (Response.cert has it)."""
+    """One request to 127.0.0.1:port with a Host header (and any other `headers`). Retries (up to
+    retry_for seconds) only while the connection is refused/reset or a proxy answers 502 (upstream
+    not reachable yet). tls=True: HTTPS with `host` as the SNI too, certificate not verified
+    (Response.cert has it)."""
     deadline = time.monotonic() + retry_for
     body = json.dumps(payload).encode() if payload is not None else None
-    headers = {"Host": host, "Connection": "close"}
+    headers = {**(headers or {}), "Host": host, "Connection": "close"}
     if body is not None:
         headers["Content-Type"] = "application/json"
     scheme = "https" if tls else "http"

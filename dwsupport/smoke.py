@@ -87,7 +87,7 @@ def tree_hash(root: pathlib.Path, parts: list[str], extra: str = "") -> str:
     return digest.hexdigest()[:12]
 
 
-def image_tags(project: pathlib.Path, dotenv: Mapping[str, str]) -> dict[str, str]:
+def image_tags(project: pathlib.Path, vite_api_url: str) -> dict[str, str]:
     """API_TAG / FRONTEND_TAG named after the content of their build inputs: configurations
     whose api (or frontend, with the same VITE_API_URL build arg) inputs are identical share
     the image; any difference gives a different tag, so no run ever uses another's image."""
@@ -95,8 +95,8 @@ def image_tags(project: pathlib.Path, dotenv: Mapping[str, str]) -> dict[str, st
     if (project / "Dockerfile").exists():
         tags["API_TAG"] = "smoke-" + tree_hash(project, ["Dockerfile", ".dockerignore", "api"])
     if (project / "frontend").is_dir():
-        vite = dotenv.get("VITE_API_URL", "")
-        tags["FRONTEND_TAG"] = "smoke-" + tree_hash(project, ["frontend"], extra=f"VITE_API_URL={vite}")
+        extra = f"VITE_API_URL={vite_api_url}"
+        tags["FRONTEND_TAG"] = "smoke-" + tree_hash(project, ["frontend"], extra=extra)
     return tags
 
 
@@ -125,7 +125,6 @@ class Stack:
         files = self.dotenv["COMPOSE_FILE"] + (":compose-dev.yml" if dev else "")
         self.env = {
             **{k: str(v) for k, v in self.ports.items()},
-            **image_tags(self.dir, self.dotenv),
             "COMPOSE_FILE": files,
             "COMPOSE_PATH_SEPARATOR": ":",
             # never the `admin` profile (pgAdmin has no stand-in), whatever the caller's shell says
@@ -135,6 +134,16 @@ class Stack:
         self.timings: dict[str, float] = {}
         self._up = False
         self._client: docker.DockerClient | None = None
+        # The api URL the frontend is built with, as compose resolves it: it follows this
+        # stack's PROXY_PORT (or API_PORT), so the frontend image is this stack's own (the dev
+        # server's image does not depend on it). remove_own_images() deletes it afterwards.
+        self.vite_api_url = "" if dev else self.build_arg("frontend", "VITE_API_URL")
+        self.env.update(image_tags(self.dir, self.vite_api_url))
+        self.own_images = (
+            [f"{self.config()['services']['frontend']['image']}"]
+            if any(str(p) in self.vite_api_url for p in self.ports.values())
+            else []
+        )
 
     # -- running compose
     def compose(
@@ -178,6 +187,11 @@ class Stack:
         self.timings[label] = time.perf_counter() - start
         return self.timings[label]
 
+    def started_elsewhere(self) -> None:
+        """The stack is (or will be) started by other means (`make dev`, a README command) under
+        this project name: down() brings it down all the same."""
+        self._up = True
+
     def start(self, *services: str) -> None:
         """`up -d` without waiting for health (for stacks that are not meant to become healthy)."""
         self._up = True
@@ -190,6 +204,19 @@ class Stack:
         self.compose(*args, timeout=180)
         if volumes:
             self._up = False
+
+    def remove_own_images(self) -> None:
+        """Remove the images only this stack uses (see own_images; the `stacks` fixture does,
+        after `down`); absent ones are fine."""
+        for ref in self.own_images:
+            with contextlib.suppress(Exception):
+                self.client.images.remove(ref)
+        self.own_images = []
+
+    def build_arg(self, service: str, name: str) -> str:
+        """A build argument of a service as compose resolves it in this stack ("" if none)."""
+        build = self.config()["services"].get(service, {}).get("build") or {}
+        return str((build.get("args") or {}).get(name) or "")
 
     def diagnostics(self) -> str:
         ps = self.compose("ps", "-a", check=False, timeout=60).stdout

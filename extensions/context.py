@@ -81,6 +81,11 @@ HOST_PORTS = {
 GOOGLE_HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 # Seconds a request may take, end to end, on Cloud Run and behind the GKE load balancer.
 REQUEST_TIMEOUTS = {"api": 60, "frontend": 30}
+# the .env variable of each browsable service's host port (used without a proxy)
+PORT_VARS = {"api": "API_PORT", "frontend": "FRONTEND_PORT", "nginx": "NGINX_PORT", "grafana": "GRAFANA_PORT"}
+# the service a proxy route points at, by the layer that defines it (grafana: observability)
+ROUTE_SERVICES = {"grafana": "observability"}
+UNROUTED_API_PATHS = ["/metrics", "/docs", "/openapi.json"]
 APP_UID = 10001  # the api image's user
 NGINX_UID = 101  # nginx-unprivileged's user (frontend and nginx images)
 
@@ -196,7 +201,7 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["publishes_port_grafana"] = direct and d["use_observability"]
 
     # Routes the proxy serves (file provider), by host under `domain`.
-    routes = []
+    routes: list[dict[str, Any]] = []
     if d["use_frontend"]:
         routes.append({"name": "frontend", "host": domain, "port": PORTS["frontend"]})
     if d["use_api"]:
@@ -206,8 +211,33 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
         routes.append({"name": "nginx", "host": host, "port": PORTS["nginx"]})
     if d["use_observability"]:
         routes.append({"name": "grafana", "host": f"grafana.{domain}", "port": PORTS["grafana"]})
+    # Paths a route never serves through the proxy: the api's /metrics (Prometheus scrapes it
+    # inside the network) and its API docs (a development aid: `make dev` publishes the api's own
+    # port, which serves them). Traefik answers 404 for these.
+    for r in routes:
+        r["unrouted"] = UNROUTED_API_PATHS if r["name"] == "api" else []
     d["routes"] = routes
     d["hosts"] = {r["name"]: r["host"] for r in routes}
+    d["unrouted_api_paths"] = UNROUTED_API_PATHS if d["use_api"] else []
+
+    # Where http://127.0.0.1:<PROXY_PORT>/ sends a browser (Traefik routes by host name, so an
+    # address alone matches no route): the route served at the bare domain, else the first one.
+    fallback = routes[0]["host"] if routes else ""
+    d["home_host"] = next((r["host"] for r in routes if r["host"] == domain), fallback)
+
+    # ------------------------------------------------------------ compose layers need layers
+    # What each chosen layer needs beside compose.yml: the services its depends_on names. The
+    # generated README prints this table; tests/test_readme_commands.py checks it with compose.
+    needs: dict[str, list[str]] = {
+        "api": [s for s in ("db", "cache") if s in services],
+        "proxy": [ROUTE_SERVICES.get(r["name"], r["name"]) for r in routes],
+        "observability": ["api"],
+    }
+    d["layer_needs"] = [
+        {"file": layer_file(name), "needs": [layer_file(n) for n in needs.get(name, [])]}
+        for name in LAYER_ORDER
+        if name in services
+    ]
 
     # ------------------------------------------------------------ URLs and origins
     # Where a person reaches each browsable service on this machine: through the proxy by host
@@ -220,6 +250,17 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
         )
         for r in routes
     }
+    # The same URLs as compose interpolation of the host port variables in .env, so that the
+    # frontend's api URL and the api's CORS origin follow a changed PROXY_PORT (or API_PORT and
+    # FRONTEND_PORT without a proxy) by themselves.
+    compose_urls = {
+        r["name"]: (
+            f"http://{r['host']}:${{PROXY_PORT:-{HOST_PORTS['proxy_http']}}}"
+            if d["use_proxy"]
+            else f"http://localhost:${{{PORT_VARS[r['name']]}:-{HOST_PORTS[r['name']]}}}"
+        )
+        for r in routes
+    }
     # `*.localhost` resolves to 127.0.0.1 by itself; other domains need /etc/hosts lines locally,
     # and are the only ones a production URL or a certificate can be made for.
     domain_is_local = domain == "localhost" or domain.endswith(".localhost")
@@ -227,15 +268,16 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["vps_needs_public_domain"] = d["use_proxy"] and d["target_vps"] and domain_is_local
     d["production_url"] = "" if domain_is_local else f"https://{domain}"
     # The api's URL as the browser sees it (Vite inlines it into the frontend bundle at build
-    # time): locally, and in production (TLS through the proxy or the load balancer).
-    d["api_url_local"] = d["local_urls"]["api"] if d["use_api"] else ""
+    # time): locally (a compose expression, as above), and in production (TLS through the
+    # proxy or the load balancer).
+    d["api_url_local"] = compose_urls["api"] if d["use_api"] else ""
     d["api_url_production"] = f"https://{d['hosts']['api']}" if d["use_api"] else ""
-    # Browser origins allowed to call the api (CORS): the frontend as served locally, in
-    # production, and on the private network.
+    # Browser origins allowed to call the api (CORS): the frontend as served locally (a compose
+    # expression), in production, and on the private network.
     internal_domain = answers.get("internal_domain") or ""
     d["internal_hosts"] = {"frontend": f"{slug}.{internal_domain}", "api": f"api.{slug}.{internal_domain}"}
     calls = d["frontend_calls_api"]
-    d["cors_origins_local"] = d["local_urls"]["frontend"] if calls else ""
+    d["cors_origins_local"] = compose_urls["frontend"] if calls else ""
     d["cors_origins_production"] = f"https://{d['hosts']['frontend']}" if calls else ""
     d["cors_origins_private"] = f"https://{d['internal_hosts']['frontend']}" if calls else ""
 

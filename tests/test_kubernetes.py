@@ -421,7 +421,8 @@ def traefik_routes(render: Render) -> dict[str, str]:
     routes = yaml.safe_load((render.root / "traefik" / "dynamic" / "routes.yml").read_text())
     out = {}
     for router in routes["http"]["routers"].values():
-        match = re.fullmatch(r"Host\(`([^`]+)`\)", router["rule"])
+        # one Host(), minus the path prefixes the proxy never routes (the api's /metrics, docs)
+        match = re.fullmatch(r"Host\(`([^`]+)`\)(?: && !PathPrefix\(`/[^`]*`\))*", router["rule"])
         assert match, f"a router rule that is not one Host(): {router['rule']}"
         out[match[1]] = router["service"]
     return out

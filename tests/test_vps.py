@@ -119,9 +119,14 @@ def test_traefik_production_config(renders, combo):
     for acme in (r["acme"] for r in resolvers.values()):
         assert acme["storage"].startswith("/acme/") and acme["email"] == answers["acme_email"]
     assert "api" not in static, "no dashboard in production"
-    # routers without entryPoints attach to the default (websecure): TLS applies to every route
+    # routers without entryPoints attach to the default (websecure): TLS applies to every route.
+    # The one exception only redirects, on `web`, which production redirects to HTTPS first.
     routes = yaml.safe_load((project / "traefik" / "dynamic" / "routes.yml").read_text())
     for name, router in routes["http"]["routers"].items():
+        if router["service"] == "noop@internal":
+            assert router["entryPoints"] == ["web"] and router["rule"] == "Host(`127.0.0.1`)", name
+            assert all("redirectRegex" in routes["http"]["middlewares"][m] for m in router["middlewares"])
+            continue
         assert set(router.get("entryPoints", ["websecure"])) == {"websecure"}, name
 
 

@@ -10,6 +10,9 @@
 - load (load.py): locust, GET and POST /items at a fixed concurrency through the proxy on
   127.0.0.1 for 30 s, the api under its production memory limit: requests/s, p50/p95/p99, errors,
   the api's peak memory against that limit, restarts.
+- the dev loop (`make dev`: Compose Watch): seconds from saving an edit to the running stack
+  serving it, through the proxy: an api route (uvicorn reloads the synced code) and a frontend
+  module (the Vite dev server serves the synced file). Median of 5 each.
 Every build uses its own throw-away tag, removed afterwards; every stack is `down -v`'d.
 """
 
@@ -25,7 +28,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from dwsupport import load, matrix, smoke
+from dwsupport import devloop, load, matrix, smoke
 from dwsupport.render import COPIER_YML, copy
 
 if TYPE_CHECKING:
@@ -59,8 +62,9 @@ def _mb(client: docker.DockerClient, ref: str) -> float:
     return size / 1e6
 
 
-def _median(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} s  (min {min(values):.1f} / max {max(values):.1f})"
+def _median(values: list[float], digits: int = 1) -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{mid:.{digits}f} s  (min {low:.{digits}f} / max {high:.{digits}f})"
 
 
 def _load(project: pathlib.Path) -> list[tuple[str, str]]:
@@ -96,6 +100,22 @@ def _build_api(project: pathlib.Path, repo: str, throwaway: list[str], *options:
     return time.perf_counter() - start
 
 
+def bench_watch(project: pathlib.Path, tmp: pathlib.Path, edits: int) -> list[tuple[str, str]]:
+    """`make dev` in the background; `edits` timed edits of the api and of the frontend."""
+    stack = smoke.Stack(project, dev=True)
+    times: dict[str, list[float]] = {"api": [], "frontend": []}
+    stack.started_elsewhere()  # by `make dev`; running() brings it down with its volumes
+    with smoke.running(stack), devloop.in_background(stack, ["make", "dev"], tmp / "make-dev.log"):
+        for _ in range(edits):
+            for which in times:
+                times[which].append(devloop.save_to_visible(stack, which))
+    label = "dev loop, save → served through the proxy, median of"
+    return [
+        (f"{label} {edits}: api route (uvicorn reload)", _median(times["api"], 2)),
+        (f"{label} {edits}: frontend module (Vite)", _median(times["frontend"], 2)),
+    ]
+
+
 def run(runs: int = 3) -> list[tuple[str, str]]:
     runs = max(3, runs)
     problem = smoke.engine_problem()
@@ -126,6 +146,7 @@ def run(runs: int = 3) -> list[tuple[str, str]]:
             # ---- sizes (the last warm build is the api image; build the frontend normally)
             stack = smoke.Stack(project)
             stack.build("frontend")
+            throwaway += stack.own_images  # its tag follows this stack's port (VITE_API_URL)
             api_ref = throwaway[-1]
             front_ref = f"{registry_front}:{stack.env['FRONTEND_TAG']}"
             for label, ref, dockerfile in (
@@ -141,15 +162,20 @@ def run(runs: int = 3) -> list[tuple[str, str]]:
             if smoke.SETUP.exists():
                 rows.append(("  (bases here are offline stand-ins)", "sizes differ from upstream's"))
 
-            # ---- up --wait to healthy, default configuration, images already built
-            smoke.Stack(project).build()
+            # ---- up --wait to healthy, default configuration, images already built (one stack,
+            # so one set of ports and tags)
+            stack = smoke.Stack(project)
+            stack.build()
+            throwaway += stack.own_images
             ups = []
             for _ in range(runs):
-                stack = smoke.Stack(project)
                 with smoke.running(stack):
                     ups.append(stack.up())
             rows.append((f"up --wait to healthy, defaults (median of {runs})", _median(ups)))
             rows += _load(project)
+
+            # ---- the dev loop: save → visible, Compose Watch (make dev)
+            rows += bench_watch(project, pathlib.Path(tmp), edits=5)
         finally:
             for ref in throwaway:
                 with contextlib.suppress(Exception):  # already gone: fine

@@ -16,6 +16,10 @@ three ways, like git:
 Without a base (`make env-sync`, e.g. after pulling a teammate's update), it only adds the keys
 and layers that .env lacks and drops layers whose files no longer exist. `--check` changes
 nothing and exits 1 when .env would change (`make env-check`).
+
+`--layers` prints .env's COMPOSE_FILE (`--layers --dev`: with compose-dev.yml) for the Makefile,
+and exits 1 with what to do when .env lacks it or lists a file that does not exist: every make
+target that runs compose checks this first, so none starts a stack without its layers.
 """
 
 from __future__ import annotations
@@ -141,6 +145,24 @@ def sync(
     return out, notes
 
 
+def checked_layers(root: pathlib.Path, dev: bool) -> tuple[str, str]:
+    """(COMPOSE_FILE's value, "") when .env lists layers that all exist, else ("", the problem)."""
+    env = root / ".env"
+    if not env.is_file():
+        return "", "there is no .env: run `make env-sync`, or copy .env.example to .env"
+    layers = [x for x in parse(env.read_text().splitlines()).get(LAYERS, "").split(SEPARATOR) if x]
+    if not layers:
+        return "", (f".env has no {LAYERS} (the compose layers of this project): "
+                    "run `make env-sync` to take it from .env.example")
+    missing = [x for x in layers if not (root / x).is_file()]
+    if missing:
+        return "", (f".env's {LAYERS} lists {', '.join(missing)}, not found here: "
+                    "run `make env-sync`, or fix that line of .env")
+    if dev and "compose-dev.yml" not in layers:
+        layers.append("compose-dev.yml")
+    return SEPARATOR.join(layers), ""
+
+
 def committed_example(root: pathlib.Path) -> list[str] | None:
     """.env.example as of HEAD: what the template rendered before this update (None if unknown)."""
     git = shutil.which("git")
@@ -159,8 +181,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="change nothing; exit 1 if .env is behind")
     parser.add_argument("--base-from-git", action="store_true",
                         help="three-way merge against HEAD:.env.example (copier update's task)")
+    parser.add_argument("--layers", action="store_true",
+                        help="print .env's COMPOSE_FILE; exit 1 with a hint when it is missing")
+    parser.add_argument("--dev", action="store_true", help="with --layers: add compose-dev.yml")
     args = parser.parse_args(argv)
     root: pathlib.Path = args.root
+    if args.layers:
+        layers, problem = checked_layers(root, args.dev)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
+        print(layers)
+        return 0
     env, example = root / ".env", root / ".env.example"
     if not env.is_file() or not example.is_file():
         return 0  # nothing to merge: `make .env` copies the example

@@ -1,10 +1,13 @@
 import { defineConfig } from "vitest/config";
 
-// Dev server: reachable from outside its container (compose-dev.yml publishes 127.0.0.1:5173).
-// HMR's websocket uses the page's own host:port, which is right when the port is published as-is.
-// Behind another port or a proxy, set VITE_HMR_CLIENT_PORT to the port the browser sees.
-// File watching uses inotify, which reaches containers from Linux bind mounts and Docker Desktop's
-// file sharing; only where changes are not picked up (some network/VM mounts) set VITE_USE_POLLING=true.
+// Dev server. `npm run dev` on this machine serves on 5173. In `make dev` it runs in its container
+// on 8080 instead (frontend/Dockerfile, stage `dev`), the port the production image serves, and
+// is reached the same way: through the proxy, or on FRONTEND_PORT without one.
+// HMR's websocket uses the page's own host:port (the proxy's, in `make dev`), which is right when
+// it reaches the dev server; where it does not, set VITE_HMR_CLIENT_PORT to the port that does.
+// File watching uses inotify: Compose Watch copies each edit into the container, where the change
+// is seen like a local one. Only where changes are missed (some network/VM mounts running
+// `npm run dev` directly) set VITE_USE_POLLING=true.
 const hmrClientPort = Number(process.env.VITE_HMR_CLIENT_PORT) || undefined;
 
 export default defineConfig({

@@ -55,6 +55,7 @@ def stacks() -> Iterator[Callable[..., smoke.Stack]]:
             stack.down(volumes=True)
         except AssertionError as exc:
             errors.append(str(exc))
+        stack.remove_own_images()
     if errors:
         pytest.fail("down -v failed:\n" + "\n".join(errors))
 

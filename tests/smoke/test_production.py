@@ -10,9 +10,10 @@ leaves the backup service's logs with the engine's driver: test machines have no
 Checks: every service healthy (the backup service after its first dump into backups/, one-shots
 `migrate` and `acme-init` exited 0, the acme volume
 handed to Traefik's UID 65532), HTTP answers a redirect to https://<host>/, HTTPS serves the api
-and the frontend with HSTS, the memory limits and json-file log rotation of compose.prod.yml are
-what the engine applied. Let's Encrypt cannot be reached from here (and the Cloudflare token is a
-dummy), so Traefik serves its default self-signed certificate: the stack must stay healthy anyway.
+and the frontend with HSTS, but not the api's /metrics and API docs (Traefik's 404), the memory
+limits and json-file log rotation of compose.prod.yml are what the engine applied. Let's Encrypt
+cannot be reached from here (and the Cloudflare token is a dummy), so Traefik serves its default
+self-signed certificate: the stack must stay healthy anyway.
 """
 
 from __future__ import annotations
@@ -122,6 +123,21 @@ def check_redirects(stack: smoke.Stack) -> None:
             assert r.status in (301, 302, 307, 308), f"http://{host}{path}: {r}"
             location = r.headers.get("location")
             assert location == f"https://{host}{path}", f"http://{host}{path} redirects to {location!r}"
+
+
+def check_loopback_redirect(stack: smoke.Stack) -> None:
+    """The local-only redirect of http://127.0.0.1:<port>/ by name (routes.yml, on `web`) never
+    acts here: production's `web` sends every request to HTTPS first, the address included."""
+    r = probes.http(stack.ports["PROXY_PORT"], "/", host="127.0.0.1")
+    assert r.status in (301, 308) and r.headers.get("location") == "https://127.0.0.1/", str(r)
+
+
+def check_unrouted_paths(stack: smoke.Stack) -> None:
+    """https://api.<domain>/metrics and the API docs are not public: Traefik matches no route
+    (its own plain-text 404, not the api's JSON one). Prometheus scrapes inside the network."""
+    for path in ("/metrics", "/docs", "/openapi.json"):
+        r = probes.http(stack.ports["HTTPS_PORT"], path, host=f"api.{DOMAIN}", tls=True)
+        assert r.status == 404 and r.text == "404 page not found\n", f"https://api.{DOMAIN}{path}: {r}"
 
 
 def check_https(stack: smoke.Stack, record: dict) -> None:
@@ -264,6 +280,10 @@ def test_production(tmp_path, sha_tags, stacks, smoke_record, step):
         check_redirects(stack)
         step("HTTPS: api, frontend, HSTS")
         check_https(stack, record)
+        step("/metrics and the API docs not routed")
+        check_unrouted_paths(stack)
+        step("127.0.0.1 redirected to HTTPS like any request")
+        check_loopback_redirect(stack)
         step("memory limits and log rotation")
         check_limits_and_logs(stack, project / "compose.prod.yml")
 

@@ -111,18 +111,42 @@ def check_api(cfg: Combo, stack: smoke.Stack) -> None:
         "database": "ok" if cfg.has("db") else "disabled",
         "cache": "ok" if cfg.has("cache") else "disabled",
     }, str(r)
-    r = probes.http(port, "/metrics", host=host)
-    if cfg.has("observability"):
-        assert r.status == 200 and "http_requests_total" in r.text, str(r)
-    else:
-        assert r.status == 404, f"/metrics should be off without observability: {r}"
     if cfg.has("proxy"):
         # Traefik's security-headers middleware is on every route
         assert r.headers.get("x-frame-options") == "DENY", r.headers
+        # the proxy never routes /metrics (Prometheus scrapes it inside the network: see
+        # check_observability) nor the API docs: Traefik's own 404, not the api's
+        for path in ("/metrics", "/docs", "/openapi.json"):
+            assert_proxy_404(port, path, host)
+    # the api itself: on its own port without a proxy, and in dev (compose-dev.yml publishes it)
+    direct = stack.ports["API_PORT"] if is_dev(cfg) or not cfg.has("proxy") else None
+    if direct is not None:
+        r = probes.http(direct, "/metrics")
+        if cfg.has("observability"):
+            assert r.status == 200 and "http_requests_total" in r.text, str(r)
+        else:
+            assert r.status == 404, f"/metrics should be off without observability: {r}"
     if is_dev(cfg):
-        # compose-dev.yml also publishes the api itself (with --reload)
-        r = probes.http(stack.ports["API_PORT"], "/healthz")
-        assert r.status == 200, f"api on API_PORT (dev): {r}"
+        assert probes.http(direct or 0, "/healthz").status == 200, "api on API_PORT (dev)"
+        r = probes.http(direct or 0, "/docs")
+        assert r.status == 200 and "swagger" in r.text.lower(), f"/docs on the api's port (dev): {r}"
+
+
+def assert_proxy_404(port: int, path: str, host: str) -> None:
+    """Traefik itself answers 404 (no router matches): its plain-text body, not the api's JSON."""
+    r = probes.http(port, path, host=host)
+    assert r.status == 404 and r.text == "404 page not found\n", (
+        f"{path} via the proxy (Host {host}) must match no route: {r}"
+    )
+
+
+def check_loopback_redirect(cfg: Combo, stack: smoke.Stack) -> None:
+    """http://127.0.0.1:<port>/ has no host name to route by: Traefik sends the browser to the
+    same port by name (the frontend's, or the bare domain's service)."""
+    port = stack.ports["PROXY_PORT"]
+    r = probes.http(port, "/items?x=1", host=f"127.0.0.1:{port}")
+    home = "localhost" if cfg.has("frontend") or cfg.has("nginx") else "api.localhost"
+    assert r.status in (302, 307) and r.headers.get("location") == f"http://{home}:{port}/items?x=1", str(r)
 
 
 def check_frontend(cfg: Combo, stack: smoke.Stack) -> None:
@@ -136,11 +160,39 @@ def check_frontend(cfg: Combo, stack: smoke.Stack) -> None:
     assert asset.status == 200 and "javascript" in asset.headers.get("content-type", ""), str(asset)
     if not is_dev(cfg):
         assert probes.http(port, "/healthz", host=host).status == 200
-        vite_api_url = stack.dotenv.get("VITE_API_URL", "")
-        if vite_api_url:
-            # the build arg reached the bundle's CSP (frontend/scripts/csp.mjs): connect-src allows it
-            csp = page.headers.get("content-security-policy", "")
-            assert vite_api_url in csp, f"VITE_API_URL {vite_api_url!r} not in the CSP: {csp!r}"
+    if cfg.has("api"):
+        check_frontend_calls_the_api(cfg, stack, page, asset)
+
+
+def check_frontend_calls_the_api(
+    cfg: Combo, stack: smoke.Stack, page: probes.Response, script: probes.Response
+) -> None:
+    """This stack runs on ports of its own, never .env's: the api URL built into the page (or
+    given to the dev server) and the api's CORS origin followed them (compose interpolation of
+    PROXY_PORT, or API_PORT and FRONTEND_PORT), and the browser's preflight passes."""
+    api_port, api_host = endpoint(cfg, stack, "api")
+    page_port, page_host = endpoint(cfg, stack, "frontend")
+    api_url, origin = f"http://{api_host}:{api_port}", f"http://{page_host}:{page_port}"
+    if is_dev(cfg):  # Vite serves the value in the module that reads import.meta.env
+        main = probes.http(page_port, "/src/main.ts", host=page_host)
+        assert f'"VITE_API_URL": "{api_url}"' in main.text, main.text[:800]
+    else:
+        assert api_url in script.text, f"{api_url} is not the api URL in the bundle"
+        # the build arg also reached the CSP (frontend/scripts/csp.mjs): connect-src allows it
+        csp = page.headers.get("content-security-policy", "")
+        assert api_url in csp, f"{api_url!r} not in the CSP: {csp!r}"
+    preflight = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    r = probes.http(api_port, "/items", host=api_host, method="OPTIONS", headers=preflight)
+    assert r.status == 200 and r.headers.get("access-control-allow-origin") == origin, (
+        f"CORS preflight from {origin}: {r} {r.headers}"
+    )
+    other = {**preflight, "Origin": "http://evil.localhost:1"}
+    r = probes.http(api_port, "/items", host=api_host, method="OPTIONS", headers=other)
+    assert "access-control-allow-origin" not in r.headers, f"another origin is allowed: {r.headers}"
 
 
 def check_nginx(cfg: Combo, stack: smoke.Stack) -> None:
@@ -219,16 +271,23 @@ def check_observability(cfg: Combo, stack: smoke.Stack) -> None:
     assert r.status == 200, f"grafana /api/health: {r}"
 
 
-def check_api_hardening(stack: smoke.Stack, merged: dict) -> None:
+def check_api_hardening(cfg: Combo, stack: smoke.Stack, merged: dict) -> None:
     api = stack.container("api")
     api.reload()
-    assert api.attrs["Config"]["User"] == "10001:10001", api.attrs["Config"]["User"]
+    # dev: the UID alone, which the dev image's passwd resolves (Compose Watch needs that)
+    assert api.attrs["Config"]["User"] == ("10001" if is_dev(cfg) else "10001:10001"), api.attrs["Config"][
+        "User"
+    ]
     ids = stack.exec("api", "python", "-c", "import os; print(os.getuid(), os.getgid())").stdout.split()
     assert ids == ["10001", "10001"], ids
     # every service the compose file marks read_only really runs with a read-only root FS
     for service, container in stack.containers().items():
         if merged["services"].get(service, {}).get("read_only"):
             assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True, f"{service} is not read-only"
+    if is_dev(cfg):
+        # Compose Watch writes the synced code into the dev container: not read-only, on purpose
+        assert not merged["services"]["api"].get("read_only"), "the dev api must accept Watch's copies"
+        return
     assert merged["services"]["api"].get("read_only") is True, "compose should run the api read_only"
     # as root (who owns /app), so only the read-only mount can refuse the write
     attempt = stack.exec(
@@ -245,6 +304,7 @@ def check_api_hardening(stack: smoke.Stack, merged: dict) -> None:
 SERVICE_CHECKS: tuple[tuple[str, Callable[[Combo], bool], Callable[[Combo, smoke.Stack], None]], ...] = (
     ("api over HTTP", lambda cfg: cfg.has("api"), check_api),
     ("frontend over HTTP", lambda cfg: cfg.has("frontend"), check_frontend),
+    ("127.0.0.1 redirected by name", lambda cfg: cfg.has("proxy"), check_loopback_redirect),
     ("nginx over HTTP", lambda cfg: cfg.has("nginx"), check_nginx),
     ("dev ports", is_dev, check_dev_ports),
     ("observability", lambda cfg: cfg.has("observability"), check_observability),
@@ -299,7 +359,7 @@ def test_stack(cfg: Combo, tmp_path, stacks, smoke_record, step):
             assert probes.http(port, "/healthz", host=host, retry_for=20).status == 200
 
             step("api user and read-only root FS")
-            check_api_hardening(stack, merged)
+            check_api_hardening(cfg, stack, merged)
         step("done")
     finally:
         record["total"] = time.perf_counter() - started
