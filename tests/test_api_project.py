@@ -143,7 +143,13 @@ def test_dockerfile_shape(fixture, request):
     steps = instructions(root / "Dockerfile")
     kinds = [k for k, _ in steps]
     froms = [args for k, args in steps if k == "FROM"]
-    assert froms == [f"{IMAGES['uv']} AS uv", f"{python} AS builder", f"{python} AS runtime"]
+    assert froms == [
+        f"{IMAGES['uv']} AS uv",
+        f"{python} AS builder",
+        "builder AS dev-venv",  # compose-dev.yml's stages: dev dependencies, code owned by 1000
+        f"{python} AS dev",
+        f"{python} AS runtime",  # last: the default target
+    ]
     assert ":latest" not in text
     assert ("COPY", "--from=uv /uv /bin/uv") in steps
 
@@ -158,7 +164,7 @@ def test_dockerfile_shape(fixture, request):
     assert sync < code, "dependencies must be installed before the code is copied"
     assert not any(k == "COPY" and "api" in a and "--from" not in a for k, a in steps[:sync])
 
-    runtime = steps[kinds.index("FROM", kinds.index("FROM", kinds.index("FROM") + 1) + 1) :]
+    runtime = steps[len(kinds) - 1 - kinds[::-1].index("FROM") :]
     runtime_env = " ".join(a for k, a in runtime if k == "ENV")
     assert "PYTHONDONTWRITEBYTECODE=1" in runtime_env and "PYTHONUNBUFFERED=1" in runtime_env
     assert [a for k, a in runtime if k == "USER"] == ["10001:10001"]

@@ -128,7 +128,10 @@ def test_backend_is_internal_and_holds_the_data_services(configs):
 
 def test_images_are_pinned_and_known(configs, sweep):
     known = set(sweep.context["images"].values())
-    own = (f"{sweep.answers['registry']}/api", f"{sweep.answers['registry']}/frontend")
+    # the project's own images, and their dev-stage images (compose-dev.yml)
+    own = {
+        f"{sweep.context[key]}{suffix}" for key in ("api_image", "frontend_image") for suffix in ("", "-dev")
+    }
     for name, svc in configs["dev"]["services"].items():
         image = svc["image"]
         if image.rsplit(":", 1)[0] in own:

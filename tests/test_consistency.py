@@ -32,7 +32,8 @@ def traefik_hosts(project: pathlib.Path) -> dict[str, str]:
         return {}
     out = {}
     for router in yaml.safe_load(path.read_text())["http"]["routers"].values():
-        match = re.fullmatch(r"Host\(`([^`]+)`\)", router["rule"])
+        # the api's router leaves out the paths the proxy must not serve (/metrics, the docs)
+        match = re.fullmatch(r"Host\(`([^`]+)`\)(?: && !PathPrefix\(`/[^`]*`\))*", router["rule"])
         assert match, router["rule"]
         out[match[1]] = router["service"]
     return out

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from dwsupport import matrix
+from dwsupport import REPO, load_module, matrix
 from dwsupport.compose import compose_binary, compose_config, load_yaml_all
 from dwsupport.dotenv import compose_layers, read_env
 from dwsupport.render import Renders
@@ -98,7 +98,10 @@ def test_make_dev_passes_the_layers_and_the_dev_layer(default_render, tmp_path, 
     (project / ".env").unlink()  # a fresh clone: make creates .env first, then reads it
     proc = make(project, "dev", env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (project / ".env").read_text() == (project / ".env.example").read_text()
+    # .env.example's, with this checkout's own tag for local builds (scripts/after_copier.py)
+    tag = load_module(REPO / "template" / "scripts" / "after_copier.py").checkout_tag(project)
+    expected = (project / ".env.example").read_text().replace("_TAG=dev\n", f"_TAG={tag}\n")
+    assert (project / ".env").read_text() == expected
     assert calls(log) == [
         (f"{layers}:compose-dev.yml", "compose up --build -d --wait"),
         (f"{layers}:compose-dev.yml", "compose watch --no-up"),

@@ -108,3 +108,36 @@ def test_sync_env_drops_a_removed_services_settings_with_their_comments():
     got, notes = SYNC_ENV.sync(ours, new, base, lambda _: True)
     assert got == ["A=1", "", "# ports", "P2=20"]
     assert notes == ["removed URL (the template dropped it)", "removed P1 (the template dropped it)"]
+
+
+def test_sync_env_brings_new_comments_when_only_values_changed():
+    """A .env that differs from the old .env.example only in values (yours, the checkout's image
+    tags) or a migration's rename takes the new .env.example whole: a new comment-only block (a
+    setting shown commented out) arrives too, which the key-by-key merge cannot carry."""
+    base = ["# tags", "API_TAG=dev", "", "# ports", "HTTP_PORT=8080"]
+    new = [
+        "# tags",
+        "API_TAG=dev",
+        "",
+        "# set only for other hosts:",
+        "# URL=http://x",
+        "",
+        "# ports",
+        "PROXY_PORT=8080",
+    ]
+    ours = ["# tags", "API_TAG=dev-1a2b3c4d", "", "# ports", "PROXY_PORT=18080"]
+    got, notes = SYNC_ENV.sync(ours, new, base, lambda _: True)
+    assert got == [
+        "# tags",
+        "API_TAG=dev-1a2b3c4d",
+        "",
+        "# set only for other hosts:",
+        "# URL=http://x",
+        "",
+        "# ports",
+        "PROXY_PORT=18080",
+    ]
+    assert notes == []
+    # a setting of yours the template no longer has: the key-by-key merge keeps it
+    got, _ = SYNC_ENV.sync([*ours[:-1], "MINE=1"], new, base, lambda _: True)
+    assert "MINE=1" in got

@@ -9,6 +9,7 @@ secrets. The strongest one: an updated project equals a fresh copy with the same
 
 from __future__ import annotations
 
+import difflib
 import pathlib
 import subprocess
 import sys
@@ -80,7 +81,16 @@ def assert_same_tree(updated: pathlib.Path, fresh: pathlib.Path) -> None:
         "missing": sorted(set(want) - set(got)),
     }
     differ = [name for name in want if got[name] != want[name]]
-    assert not differ, f"differ from a fresh copy: {differ}"
+    diffs = [
+        "".join(difflib.unified_diff(
+            want[name].decode(errors="replace").splitlines(True),
+            got[name].decode(errors="replace").splitlines(True),
+            f"fresh/{name}",
+            f"updated/{name}",
+        ))
+        for name in differ[:3]
+    ]
+    assert not differ, f"differ from a fresh copy: {differ}\n" + "\n".join(diffs)
 
 
 def assert_clean_merge(project: pathlib.Path) -> None:
@@ -125,7 +135,8 @@ def test_update_from_a_release_equals_a_fresh_copy(history, tmp_path, release, c
     answers = {} if combo == matrix.DEFAULTS else combo.answers()
     project = history.project(tmp_path / "project", f"v{release}", **answers)
     before = secrets_of(project)
-    python = answers_of(project)["python_version"]  # an answer: the new default does not move it
+    # answers: a new default moves neither (registry's default became `ghcr.io` in 0.3.0)
+    recorded = {k: answers_of(project)[k] for k in ("python_version", "registry")}
 
     update(project, history.head)
 
@@ -133,7 +144,7 @@ def test_update_from_a_release_equals_a_fresh_copy(history, tmp_path, release, c
     assert_clean_merge(project)
     assert secrets_of(project) == before, "an update must never regenerate a secret"
     # a database made before 0.3.0 holds PostgreSQL 17 data: the update keeps it (migrations.py)
-    kept = {"python_version": python}
+    kept = dict(recorded)
     if Version(release) < Version("0.3.0"):
         kept["postgres_version"] = "17"
     assert {k: answers_of(project).get(k) for k in kept} == kept

@@ -29,6 +29,8 @@ PLACEHOLDERS = {  # metadata only: none of it reaches uv.lock
     "description": "lock",
     "author_name": "lock",
     "author_email": "lock@example.org",
+    "has_license": False,
+    "license": "none",
 }
 
 

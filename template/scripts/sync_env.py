@@ -78,6 +78,17 @@ def insert_missing(out: list[str], theirs_lines: list[str], missing: list[str]) 
         out[position:position] = block
 
 
+def same_lines_but_values(ours_lines: list[str], base_lines: list[str]) -> bool:
+    """.env is .env.example as it was, line for line, except for its settings' values (yours,
+    this checkout's image tags) or names (a migration's rename): every comment and blank line in
+    place."""
+    if len(ours_lines) != len(base_lines):
+        return False
+    return all(
+        mine == was or (LINE.match(mine) and LINE.match(was)) for mine, was in zip(ours_lines, base_lines)
+    )
+
+
 def merge_layers(ours: str, theirs: str, base: str | None, exists: Callable[[str], bool]) -> str:
     mine = [x for x in ours.split(SEPARATOR) if x]
     new = [x for x in theirs.split(SEPARATOR) if x]
@@ -107,6 +118,30 @@ def sync(
         return list(theirs_lines), ["took the new .env.example (.env was never edited)"]
     ours, theirs = parse(ours_lines), parse(theirs_lines)
     base = parse(base_lines) if base_lines is not None else None
+    if base_lines is not None and base is not None and same_lines_but_values(ours_lines, base_lines):
+        # only settings were changed: the new .env.example, comments and all, with those settings
+        # in it (when the template still has each of them)
+        edited = {key: value for key, value in ours.items() if value != base.get(key)}
+        if all(key in theirs for key in edited):
+            out = list(theirs_lines)
+            for i, line in enumerate(out):
+                match = LINE.match(line)
+                if match and match.group(1) in edited:
+                    key = match.group(1)
+                    value = edited[key]
+                    if key == LAYERS:
+                        value = merge_layers(value, theirs[key], base.get(key), exists)
+                    out[i] = f"{key}={value}"
+            notes = []
+            for key, value in ours.items():  # the notes the line-by-line merge below writes
+                if key == LAYERS and key in edited and value != (merged := parse(out)[key]):
+                    notes.append(f"{key}: {value} -> {merged}")
+                elif key not in theirs:
+                    notes.append(f"removed {key} (the template dropped it)")
+                elif key not in edited and theirs[key] != value:
+                    notes.append(f"{key}: {value} -> {theirs[key]} (new template default)")
+            notes += [f"added {key}={theirs[key]}" for key in theirs if key not in ours]
+            return out, notes
     notes: list[str] = []
     out: list[str] = []
     for line in ours_lines:
