@@ -236,6 +236,11 @@ DEVLOOP: tuple[Combo, ...] = (
     Combo(("nginx",)),
 )
 
+# ------------------------------------------------------------------ the end-to-end spec (test_e2e_spec)
+# One per scope of frontend/e2e: no api (the page says so), an api without a database (its status
+# only), api and database (status and items). tests/smoke/test_e2e.py runs the defaults' in Chromium.
+E2E: tuple[Combo, ...] = (Combo(("frontend",)), Combo(("api", "frontend")), DEFAULTS)
+
 # ------------------------------------------------------------------ copier update (test_update)
 UPDATES: tuple[Combo, ...] = (
     DEFAULTS,
@@ -291,6 +296,7 @@ NAMED: dict[str, tuple[Combo, ...]] = {
     "DOCKERFILES": DOCKERFILES,
     "SMOKE": SMOKE,
     "DEVLOOP": DEVLOOP,
+    "E2E": E2E,
     "UPDATES": UPDATES,
     "SUPPORTED": SUPPORTED,
     "BACKUPS": BACKUPS,
