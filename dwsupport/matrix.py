@@ -142,6 +142,8 @@ WORKFLOWS: tuple[Combo, ...] = (
     *product([DEFAULT_SERVICES], [(t,) for t in TARGETS if (t,) != DEFAULT_TARGETS]),
     Combo(DEFAULT_SERVICES, variant="other-registry", more={"registry": "registry.example.com/team/app"}),
     Combo(DEFAULT_SERVICES, ("cloudrun",), variant="ghcr", more={"registry": "ghcr.io/acme/app"}),
+    # a domain only /etc/hosts sends to 127.0.0.1: the e2e job writes those lines
+    Combo(DEFAULT_SERVICES, variant="example.org", more={"domain": "example.org"}),
 )
 NO_ACTIONS = Combo(DEFAULT_SERVICES, variant="no-actions", more={"github_actions": False})
 
