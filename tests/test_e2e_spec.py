@@ -93,8 +93,9 @@ def test_each_scope_type_checks(render: Render, node_modules: pathlib.Path, tmp_
     (frontend / "node_modules").symlink_to(node_modules)
     path = os.pathsep.join(filter(None, [os.environ.get("DOCKWRIGHT_NODE_BIN"), os.environ.get("PATH")]))
     # `npm run lint`'s command; --listFilesOnly first: the e2e files are among tsc's inputs
-    listed = run([node_modules / ".bin" / "tsc", "--noEmit", "--listFilesOnly"], cwd=frontend, env={"PATH": path})
+    tsc = node_modules / ".bin" / "tsc"
+    listed = run([tsc, "--noEmit", "--listFilesOnly"], cwd=frontend, env={"PATH": path})
     inputs = {pathlib.Path(line).resolve() for line in listed.stdout.splitlines()}
     assert (frontend / "e2e" / "page.spec.ts").resolve() in inputs
     assert (frontend / "playwright.config.ts").resolve() in inputs
-    run([node_modules / ".bin" / "tsc", "--noEmit"], cwd=frontend, env={"PATH": path}, timeout=300)
+    run([tsc, "--noEmit"], cwd=frontend, env={"PATH": path}, timeout=300)

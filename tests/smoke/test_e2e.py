@@ -11,7 +11,6 @@ the frontend's unit suite (noxfile.py `node`)."""
 from __future__ import annotations
 
 import os
-import pathlib
 import re
 import shutil
 import time
