@@ -214,7 +214,6 @@ def test_a_failing_migration_job_stops_the_deploy(renders, tmp_path, gcloud):
     assert not after, f"gcloud called after the failed migration: {after}"
 
 
-
 def deployed_images(made: list[dict]) -> dict[str, str]:
     """container name → image of every manifest `gcloud run ... replace` was given."""
     out = {}

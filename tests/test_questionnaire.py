@@ -60,7 +60,7 @@ BAD_WITH_TARGETS = [
     ({"deploy_targets": ["cloudrun"], "gcp_network": "My_Net"}, "gcp_network: type a Compute Engine name"),
     ({"deploy_targets": ["gke"], "gcp_network": "n" * 64}, "gcp_network: type a Compute Engine name"),
     ({"deploy_targets": ["cloudrun"], "gcp_subnet": "run-"}, "gcp_subnet: type a Compute Engine name"),
-    ({"deploy_targets": ["private"], "private_gateway_class": "GKE_L7"}, "private_gateway_class: type a Kubernetes name"),
+    ({"deploy_targets": ["private"], "private_gateway_class": "GKE_L7"}, "private_gateway_class: type a"),
     (
         {"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.1/23"},
         "private_proxy_subnet: type a CIDR",
@@ -69,8 +69,8 @@ BAD_WITH_TARGETS = [
         {"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.0/27"},
         "private_proxy_subnet: type a CIDR",
     ),
-    ({"deploy_targets": ["private"], "private_proxy_subnet": "0.0.0.0/0"}, "private_proxy_subnet: type a CIDR"),
-    ({"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.0"}, "private_proxy_subnet: type a CIDR"),
+    ({"deploy_targets": ["private"], "private_proxy_subnet": "0.0.0.0/0"}, "private_proxy_subnet: type a"),
+    ({"deploy_targets": ["private"], "private_proxy_subnet": "10.129.0.0"}, "private_proxy_subnet: type a"),
     (
         {
             "deploy_targets": ["private"],

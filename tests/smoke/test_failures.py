@@ -340,7 +340,7 @@ def test_failing_migration_stops_the_release(stack, tmp_path, smoke_record):
     shutil.copytree(stack.dir, release, symlinks=True)
     (release / "api" / "app" / "migrations" / "versions" / "0002_broken.py").write_text(BROKEN_MIGRATION)
     broken = smoke.Stack(release, name=stack.project)  # the same compose project: a deploy over it
-    broken.ports, broken.env = stack.ports, {**stack.env, **smoke.image_tags(release, stack.dotenv)}
+    broken.ports, broken.env = stack.ports, {**stack.env, **smoke.image_tags(release, stack.vite_api_url)}
     assert broken.env["API_TAG"] != stack.env["API_TAG"]
     broken.build("api")
 
