@@ -98,7 +98,8 @@ def security(session: nox.Session) -> None:
 def smoke(session: nox.Session) -> None:
     """Build generated projects and run them in Docker (skipped when no engine answers)."""
     install(session, "test")
-    session.run("pytest", "-m", "docker", "-p", "no:randomly", *session.posargs, env=load_tool(session))
+    env = {**load_tool(session), "DOCKWRIGHT_NODE_BIN": str(node(session))}  # node: the e2e suite
+    session.run("pytest", "-m", "docker", "-p", "no:randomly", *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)

@@ -142,6 +142,8 @@ WORKFLOWS: tuple[Combo, ...] = (
     *product([DEFAULT_SERVICES], [(t,) for t in TARGETS if (t,) != DEFAULT_TARGETS]),
     Combo(DEFAULT_SERVICES, variant="other-registry", more={"registry": "registry.example.com/team/app"}),
     Combo(DEFAULT_SERVICES, ("cloudrun",), variant="ghcr", more={"registry": "ghcr.io/acme/app"}),
+    # a domain only /etc/hosts sends to 127.0.0.1: the e2e job writes those lines
+    Combo(DEFAULT_SERVICES, variant="example.org", more={"domain": "example.org"}),
 )
 NO_ACTIONS = Combo(DEFAULT_SERVICES, variant="no-actions", more={"github_actions": False})
 
@@ -236,6 +238,11 @@ DEVLOOP: tuple[Combo, ...] = (
     Combo(("nginx",)),
 )
 
+# ------------------------------------------------------------------ the end-to-end spec (test_e2e_spec)
+# One per scope of frontend/e2e: no api (the page says so), an api without a database (its status
+# only), api and database (status and items). tests/smoke/test_e2e.py runs the defaults' in Chromium.
+E2E: tuple[Combo, ...] = (Combo(("frontend",)), Combo(("api", "frontend")), DEFAULTS)
+
 # ------------------------------------------------------------------ copier update (test_update)
 UPDATES: tuple[Combo, ...] = (
     DEFAULTS,
@@ -291,6 +298,7 @@ NAMED: dict[str, tuple[Combo, ...]] = {
     "DOCKERFILES": DOCKERFILES,
     "SMOKE": SMOKE,
     "DEVLOOP": DEVLOOP,
+    "E2E": E2E,
     "UPDATES": UPDATES,
     "SUPPORTED": SUPPORTED,
     "BACKUPS": BACKUPS,

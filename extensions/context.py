@@ -174,6 +174,8 @@ def derive(answers: dict[str, Any]) -> dict[str, Any]:
     d["backing_services"] = d["use_db"] or d["use_cache"]
     d["build_images"] = d["use_api"] or d["use_frontend"]
     d["frontend_calls_api"] = d["use_frontend"] and d["use_api"]
+    # the page lists and adds items: the api stores them only with a database (else /items is 503)
+    d["frontend_lists_items"] = d["frontend_calls_api"] and d["use_db"]
     d["deploy_guides"] = [{"target": t, "title": GUIDES[t]} for t in TARGETS if t in targets]
     # The licence: LICENSE (its standard text, licenses/<SPDX id>.txt) and the packages' metadata;
     # npm's word for "no licence granted" is UNLICENSED.

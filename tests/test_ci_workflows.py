@@ -351,6 +351,33 @@ def test_frontend_tests(project):
         assert scripts[0].startswith("npm ci") and "npm test" in scripts and "npm run build" in scripts
 
 
+def test_e2e_runs_playwright_against_the_composed_stack(project):
+    """frontend/e2e in Playwright's Chromium against `docker compose up` of this commit; the
+    report and traces are uploaded when it fails; nothing is published unless it passed."""
+    jobs = project.workflow("ci.yml")["jobs"]
+    assert ("e2e" in jobs) == ("frontend" in project.services)
+    if "e2e" not in jobs:
+        return
+    scripts = run_scripts(jobs["e2e"])
+    order = [
+        next(i for i, script in enumerate(scripts) if needle in script)
+        for needle in (
+            "docker compose up --build -d --wait",
+            "npm ci",
+            "npx playwright install --with-deps chromium",
+            "npx playwright test",
+        )
+    ]
+    assert order == sorted(order), scripts
+    hosts = [script for script in scripts if "/etc/hosts" in script]
+    assert bool(hosts) == project.render.context["needs_hosts_file"]
+    upload = [s for s in steps(jobs["e2e"]) if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert len(upload) == 1 and upload[0]["if"] == "failure()"
+    assert upload[0]["with"]["path"].split() == ["frontend/playwright-report", "frontend/test-results"]
+    if "publish" in jobs:
+        assert "e2e" in jobs["publish"]["needs"]
+
+
 def trivy_steps(project: Project) -> list[tuple[str, str | None, str]]:
     return [
         (name, job_id, s["run"])
