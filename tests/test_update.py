@@ -82,12 +82,14 @@ def assert_same_tree(updated: pathlib.Path, fresh: pathlib.Path) -> None:
     }
     differ = [name for name in want if got[name] != want[name]]
     diffs = [
-        "".join(difflib.unified_diff(
-            want[name].decode(errors="replace").splitlines(True),
-            got[name].decode(errors="replace").splitlines(True),
-            f"fresh/{name}",
-            f"updated/{name}",
-        ))
+        "".join(
+            difflib.unified_diff(
+                want[name].decode(errors="replace").splitlines(True),
+                got[name].decode(errors="replace").splitlines(True),
+                f"fresh/{name}",
+                f"updated/{name}",
+            )
+        )
         for name in differ[:3]
     ]
     assert not differ, f"differ from a fresh copy: {differ}\n" + "\n".join(diffs)
