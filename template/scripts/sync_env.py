@@ -84,9 +84,8 @@ def same_lines_but_values(ours_lines: list[str], base_lines: list[str]) -> bool:
     place."""
     if len(ours_lines) != len(base_lines):
         return False
-    return all(
-        mine == was or (LINE.match(mine) and LINE.match(was)) for mine, was in zip(ours_lines, base_lines)
-    )
+    pairs = zip(ours_lines, base_lines, strict=True)
+    return all(mine == was or (LINE.match(mine) and LINE.match(was)) for mine, was in pairs)
 
 
 def merge_layers(ours: str, theirs: str, base: str | None, exists: Callable[[str], bool]) -> str:
@@ -118,7 +117,8 @@ def sync(
         return list(theirs_lines), ["took the new .env.example (.env was never edited)"]
     ours, theirs = parse(ours_lines), parse(theirs_lines)
     base = parse(base_lines) if base_lines is not None else None
-    if base_lines is not None and base is not None and same_lines_but_values(ours_lines, base_lines):
+    reshaped = base_lines is None or not same_lines_but_values(ours_lines, base_lines)
+    if base is not None and not reshaped:
         # only settings were changed: the new .env.example, comments and all, with those settings
         # in it (when the template still has each of them)
         edited = {key: value for key, value in ours.items() if value != base.get(key)}
