@@ -169,7 +169,7 @@ def copyright_year(value: object) -> str:
 
 def gcp_name(value: str, what: str) -> str:
     if not GCP_NAME_RE.match(value or ""):
-        return f"{what}: type a Compute Engine name such as my-app-vpc (see the help)"
+        return f"{what}: type a Compute Engine name such as my-app-vpc"
     return ""
 
 
