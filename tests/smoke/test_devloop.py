@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from dwsupport import devloop, matrix, probes, smoke
-from dwsupport.render import copy
+from dwsupport.render import Render, copy
 
 pytestmark = pytest.mark.docker
 
@@ -173,7 +173,7 @@ def test_readme_dev_forms_find_the_volumes_again(stack, tmp_path, cycles, smoke_
     devloop.run_user(stack, ["make", "down"])
 
     step("no anonymous volume left, the named ones found again")
-    named = {f"{stack.project}_db_data"}
+    named = {f"{stack.project}_{Render(stack.dir).context['pg']['volume']}"}  # the database's
     first, second = cycles["mounted"]
     assert first == second == named, f"volumes mounted by the dev cycles: {first}, {second}"
     left = (dangling() - cycles["dangling before"]) & (first | second)
