@@ -161,3 +161,16 @@ def test_gke_certificate_map_and_ssl_policy(guide_calls):
     assert flags(made, "certificate-manager", "maps", "create")
     (policy,) = flags(made, "compute", "ssl-policies", "create")
     assert policy[policy.index("--min-tls-version") + 1] == "1.2"
+
+
+def test_gke_binary_authorization_is_documented(guide_calls):
+    """The cluster-side enforcement of what deploy-gke.yml verifies: the project's policy imported,
+    and the cluster made to evaluate it at admission."""
+    _, guides = guide_calls
+    if "deploy-gke" not in guides:
+        return
+    made = guides["deploy-gke"]
+    assert flags(made, "container", "binauthz", "policy", "export")
+    assert flags(made, "container", "binauthz", "policy", "import")
+    (update,) = [c for c in flags(made, "container", "clusters", "update") if any("binauthz" in a for a in c)]
+    assert "--binauthz-evaluation-mode=project-singleton-policy-enforce" in update
