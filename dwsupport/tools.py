@@ -34,6 +34,14 @@ def tool(name: str) -> str:
     return found
 
 
+def fake_command(folder: pathlib.Path, name: str, script: str) -> str:
+    """Install a stand-in `name` (a script) in folder; the PATH that finds it first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(script)
+    (folder / name).chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
 def run(
     cmd: Command,
     *,

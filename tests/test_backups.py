@@ -36,7 +36,7 @@ from dwsupport.dotenv import read_env
 from dwsupport.k8s import by_kind, kustomize, overlays
 from dwsupport.matrix import Combo
 from dwsupport.render import Render, Renders
-from dwsupport.tools import run, tool
+from dwsupport.tools import fake_command, run, tool
 
 # The shells scripts/backup.sh runs in: dash (Debian's sh, the host and the stand-in images),
 # busybox sh (the alpine postgres and restic images, where installed here), bash (macOS hosts).
@@ -293,10 +293,7 @@ FAKE_CONFIG = {
 @pytest.fixture
 def restore_project(default_project: Render, tmp_path: pathlib.Path) -> dict[str, Any]:
     project = default_project.copy_to(tmp_path / "p")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(FAKE_DOCKER)
-    (bin_dir / "docker").chmod(0o755)
+    path = fake_command(tmp_path / "bin", "docker", FAKE_DOCKER)
     (tmp_path / "config.json").write_text(json.dumps(FAKE_CONFIG))
     dump = project / "backups" / f"{DB}-20261130T031500Z.dump"
     dump.parent.mkdir()
@@ -304,7 +301,7 @@ def restore_project(default_project: Render, tmp_path: pathlib.Path) -> dict[str
     digest = run(["sha256sum", dump.name], cwd=dump.parent).stdout
     (dump.parent / f"{dump.name}.sha256").write_text(digest)
     env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": path,
         "DOCKER_LOG": str(tmp_path / "docker.log"),
         "FAKE_CONFIG": str(tmp_path / "config.json"),
         "FAKE_DBNAME": DB,

@@ -31,7 +31,7 @@ from dwsupport import REPO, load_module, matrix
 from dwsupport.compose import compose_binary, compose_config, load_yaml_all
 from dwsupport.dotenv import compose_layers, read_env
 from dwsupport.render import Renders
-from dwsupport.tools import run
+from dwsupport.tools import fake_command, run
 
 # the make targets that run docker compose (all of them need the layers)
 COMPOSE_TARGETS = ("up", "dev", "down", "logs", "ps", "build", "config", "test", "lint", "clean")
@@ -47,12 +47,8 @@ FAKE_DOCKER = textwrap.dedent("""\
 @pytest.fixture
 def fake_docker(tmp_path: pathlib.Path) -> tuple[dict[str, str], pathlib.Path]:
     """(environment with a recording `docker` first on PATH, its log)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(FAKE_DOCKER)
-    (bin_dir / "docker").chmod(0o755)
     log = tmp_path / "docker.log"
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DOCKER_LOG": str(log)}
+    env = {"PATH": fake_command(tmp_path / "bin", "docker", FAKE_DOCKER), "DOCKER_LOG": str(log)}
     return env, log
 
 

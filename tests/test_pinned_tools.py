@@ -7,7 +7,6 @@ uses (extensions/images.yml). The install script itself runs here with a stand-i
 from __future__ import annotations
 
 import hashlib
-import os
 import pathlib
 import platform
 import re
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from dwsupport import REPO
-from dwsupport.tools import tool
+from dwsupport.tools import fake_command, tool
 from extensions.context import load_images
 
 ACTION = (
@@ -84,13 +83,11 @@ cp "$DOWNLOADS/${url##*/}" "$out"
 @pytest.fixture
 def runner(tmp_path: pathlib.Path) -> dict[str, str]:
     """A runner-like environment whose curl serves files from tmp_path/downloads."""
-    bin_dir, downloads, temp = tmp_path / "fakebin", tmp_path / "downloads", tmp_path / "runner-temp"
-    for d in (bin_dir, downloads, temp):
+    downloads, temp = tmp_path / "downloads", tmp_path / "runner-temp"
+    for d in (downloads, temp):
         d.mkdir()
-    (bin_dir / "curl").write_text(FAKE_CURL)
-    (bin_dir / "curl").chmod(0o755)
     return {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": fake_command(tmp_path / "fakebin", "curl", FAKE_CURL),
         "RUNNER_TEMP": str(temp),
         "GITHUB_PATH": str(tmp_path / "github_path"),
         "CURL_LOG": str(tmp_path / "curl.log"),

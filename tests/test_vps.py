@@ -18,7 +18,7 @@ from dwsupport.compose import compose_binary, compose_config, compose_prod
 from dwsupport.dotenv import compose_layers, read_env
 from dwsupport.matrix import Combo
 from dwsupport.render import Renders
-from dwsupport.tools import run, tool
+from dwsupport.tools import fake_command, run, tool
 
 ONE_SHOT = {"migrate", "acme-init"}
 OWN_IMAGES = {"api", "migrate", "frontend"}
@@ -162,12 +162,8 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def fake_docker_env(tmp_path: pathlib.Path) -> tuple[dict[str, str], pathlib.Path]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(FAKE_DOCKER)
-    (bin_dir / "docker").chmod(0o755)
     log = tmp_path / "docker.log"
-    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DOCKER_LOG": str(log)}, log
+    return {"PATH": fake_command(tmp_path / "bin", "docker", FAKE_DOCKER), "DOCKER_LOG": str(log)}, log
 
 
 def server_copy(renders: Renders, combo: Combo, tmp_path: pathlib.Path) -> pathlib.Path:
