@@ -100,6 +100,43 @@ def image_tags(project: pathlib.Path, vite_api_url: str) -> dict[str, str]:
     return tags
 
 
+# compose.prod.yml publishes the proxy on every interface (80/443) and logs the backup services
+# to the host's journal: right on a server. A test machine publishes on 127.0.0.1 only, on free
+# ports, and has no journald. This layer, written beside the project and never into the
+# template, changes just that: `!override` replaces the ports list (a plain `ports:` would be
+# merged with the 0.0.0.0:80/443 entries), `!reset` gives the logs to the engine's default driver.
+PROD_TEST_LAYER = """\
+services:
+  proxy:
+    ports: !override
+      - "127.0.0.1:${PROXY_PORT:?}:8080"
+      - "127.0.0.1:${HTTPS_PORT:?}:8443"
+  backup:
+    logging: !reset {}
+"""
+
+
+def as_production(
+    stack: Stack, layer: pathlib.Path, tags: Mapping[str, str], extra: str = ""
+) -> dict[str, str]:
+    """Run `stack` as the VPS does: .env.prod.example's layers and runtime settings, the given
+    image tags, plus PROD_TEST_LAYER (and `extra` services of it) written to `layer`; HTTPS on a
+    free port. Returns .env.prod.example's settings."""
+    prod_env = read_env(stack.dir / ".env.prod.example")
+    layer.write_text(PROD_TEST_LAYER + extra)
+    stack.ports["HTTPS_PORT"] = next(p for p in free_ports(12) if p not in stack.ports.values())
+    stack.env.update(
+        {
+            # .env.prod.example's runtime settings (VITE_API_URL is build-time only)
+            **{k: prod_env[k] for k in ("APP_ENV", "LOG_LEVEL", "CORS_ORIGINS")},
+            "COMPOSE_FILE": f"{prod_env['COMPOSE_FILE']}:{layer}",
+            "HTTPS_PORT": str(stack.ports["HTTPS_PORT"]),
+            **tags,
+        }
+    )
+    return prod_env
+
+
 def tag_standins(project: pathlib.Path) -> str:
     """Give offline-docker's stand-ins the upstream names the project uses (idempotent)."""
     if not SETUP.exists():

@@ -45,18 +45,9 @@ LONG_RUNNING = {*matrix.DEFAULT_SERVICES, "backup", "offsite"}
 ONE_SHOTS = {"migrate", "acme-init"}
 REPOSITORY = "/offsite-repo"
 
-# Test-only, written next to the rendered project (never into the template): compose.prod.yml
-# publishes the proxy on 0.0.0.0:80/443 and logs the backup services to journald; here the proxy
-# goes to 127.0.0.1 on free ports, the logs to the engine's default driver (`!reset`), and the
-# restic repository is a local folder.
-TEST_LAYER = """\
-services:
-  proxy:
-    ports: !override
-      - "127.0.0.1:${PROXY_PORT:?}:8080"
-      - "127.0.0.1:${HTTPS_PORT:?}:8443"
-  backup:
-    logging: !reset {}
+# The offsite service beside the production test layer (dwsupport.smoke.as_production): its
+# logs to the engine's default driver, its restic repository a local folder.
+OFFSITE_TEST_LAYER = """\
   offsite:
     logging: !reset {}
     volumes:
@@ -212,16 +203,11 @@ def test_restore_drill(tmp_path, stacks, smoke_record, step):
         for folder in (backups, repository):
             folder.mkdir(mode=0o700)
             os.chown(folder, uid, gid)  # as bootstrap.sh makes backups/
-        (tmp_path / "compose.smoke-test.yml").write_text(TEST_LAYER)
         stack = stacks(project)
-        stack.ports["HTTPS_PORT"] = next(p for p in probes.free_ports(12) if p not in stack.ports.values())
+        tags = {k: base.env[k] for k in ("API_TAG", "FRONTEND_TAG")}
+        smoke.as_production(stack, tmp_path / "compose.smoke-test.yml", tags, OFFSITE_TEST_LAYER)
         stack.env.update(
             {
-                **{k: prod_env[k] for k in ("APP_ENV", "LOG_LEVEL", "CORS_ORIGINS")},
-                "COMPOSE_FILE": f"{prod_env['COMPOSE_FILE']}:{tmp_path / 'compose.smoke-test.yml'}",
-                "API_TAG": base.env["API_TAG"],
-                "FRONTEND_TAG": base.env["FRONTEND_TAG"],
-                "HTTPS_PORT": str(stack.ports["HTTPS_PORT"]),
                 "OFFSITE_REPO": str(repository),
                 "RESTIC_REPOSITORY": REPOSITORY,
                 "OFFSITE_POLL": "1",

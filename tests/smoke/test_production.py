@@ -43,24 +43,6 @@ ONE_SHOTS = {"migrate", "acme-init"}
 OWN_IMAGES = {"api": "API_TAG", "frontend": "FRONTEND_TAG"}
 TRAEFIK_UID = "65532"
 
-# compose.prod.yml publishes the proxy as "80:8080" and "443:8443" on every interface, which a
-# production server needs. Test machines must publish on 127.0.0.1 only (and 80/443 may be taken
-# or privileged), so this extra layer, written next to the rendered project and never into the
-# template, replaces that list once more: `!override` swaps the whole list (a plain `ports:` would
-# be merged with the production entries and still bind 0.0.0.0:80/443). The backup service logs
-# to the host's journal in production; test machines have no journald: the engine's default here.
-PORTS_OVERRIDE = """\
-# Test-only (tests/smoke/test_production.py): the proxy on 127.0.0.1 and free ports instead of
-# compose.prod.yml's 0.0.0.0:80/443; `!override` replaces the list instead of merging into it.
-services:
-  proxy:
-    ports: !override
-      - "127.0.0.1:${PROXY_PORT:?}:8080"
-      - "127.0.0.1:${HTTPS_PORT:?}:8443"
-  backup:
-    logging: !reset {}
-"""
-
 _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
@@ -249,22 +231,10 @@ def test_production(tmp_path, sha_tags, stacks, smoke_record, step):
         backups.mkdir(mode=0o700)
         owner = read_env(project / ".env.prod.example")
         os.chown(backups, int(owner["BACKUP_UID"]), int(owner["BACKUP_GID"]))
-        override = tmp_path / "compose.smoke-ports.yml"
-        override.write_text(PORTS_OVERRIDE)
-        prod_env = read_env(project / ".env.prod.example")
-        assert prod_env["COMPOSE_FILE"].endswith(":compose.prod.yml"), prod_env["COMPOSE_FILE"]
         stack = stacks(project)
-        stack.ports["HTTPS_PORT"] = next(p for p in probes.free_ports(12) if p not in stack.ports.values())
-        stack.env.update(
-            {
-                # .env.prod.example's runtime settings (VITE_API_URL is build-time only)
-                **{k: prod_env[k] for k in ("APP_ENV", "LOG_LEVEL", "CORS_ORIGINS")},
-                "COMPOSE_FILE": f"{prod_env['COMPOSE_FILE']}:{override}",
-                "API_TAG": sha,
-                "FRONTEND_TAG": sha,
-                "HTTPS_PORT": str(stack.ports["HTTPS_PORT"]),
-            }
-        )
+        layer = tmp_path / "compose.smoke-ports.yml"
+        prod_env = smoke.as_production(stack, layer, {"API_TAG": sha, "FRONTEND_TAG": sha})
+        assert prod_env["COMPOSE_FILE"].endswith(":compose.prod.yml"), prod_env["COMPOSE_FILE"]
         check_prod_model(stack.config(), sha, images)
 
         step("up --wait")
