@@ -146,12 +146,18 @@ def mutated(docs: list[Manifest], kind: str, name: str, change: Callable[[Manife
     return out
 
 
+def _parent(doc: Manifest, path: str) -> tuple[Any, str]:
+    """The node that holds the last key of a dotted path (numbers index lists), and that key."""
+    node: Any = doc
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node[key]
+    return node, last
+
+
 def _set(path: str, value: Any) -> Callable[[Manifest], Manifest]:
     def change(doc: Manifest) -> Manifest:
-        node: Any = doc
-        *parents, last = path.split(".")
-        for key in parents:
-            node = node[int(key)] if key.isdigit() else node[key]
+        node, last = _parent(doc, path)
         if isinstance(node, list):
             node[int(last)] = value
         else:
@@ -163,10 +169,7 @@ def _set(path: str, value: Any) -> Callable[[Manifest], Manifest]:
 
 def _rename(path: str, new: str) -> Callable[[Manifest], Manifest]:
     def change(doc: Manifest) -> Manifest:
-        node: Any = doc
-        *parents, last = path.split(".")
-        for key in parents:
-            node = node[int(key)] if key.isdigit() else node[key]
+        node, last = _parent(doc, path)
         node[new] = node.pop(last)
         return doc
 
